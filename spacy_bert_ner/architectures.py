@@ -1,0 +1,102 @@
+"""Registered model builders (``spacy-bert-ner.<Name>.v1``).
+
+Registered names are frozen once released: a behaviour change gets a new
+``.v2`` beside the ``.v1``.
+"""
+from typing import List, Literal, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from spacy_transformers.layers import TransformerListener
+from thinc.api import (
+    Dropout,
+    HashEmbed,
+    Linear,
+    Model,
+    Relu,
+    Softmax_v2,
+    chain,
+    with_array,
+)
+from spacy.ml.featureextractor import FeatureExtractor
+from thinc.types import Floats2d
+
+from .layers import crf_transitions, first_subword_pool, with_unaligned_mask
+
+Activation = Literal["tanh", "relu", "none"]
+
+
+@registry.architectures("spacy-bert-ner.FirstSubwordListener.v1")
+def build_first_subword_listener_v1(
+    *, upstream: str = "*", grad_factor: float = 1.0
+) -> Model[List[Doc], List[Floats2d]]:
+    """Listen to a ``transformer`` component and read each token's first wordpiece."""
+    listener = TransformerListener(upstream_name=upstream)
+    model: Model = chain(listener, first_subword_pool(grad_factor=grad_factor))
+    model.set_ref("listener", listener)
+    return model
+
+
+@registry.architectures("spacy-bert-ner.TokenClassifier.v1")
+def build_token_classifier_v1(
+    *,
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 0,
+    hidden_activation: Activation = "tanh",
+    dropout: float = 0.1,
+    pos_width: int = 0,
+    use_crf: bool = False,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """HuggingFace's token-classification head over first-subword vectors.
+
+    tok2vec -> [concat POS-tag embedding] -> [hidden layer + activation]
+    -> dropout -> linear -> softmax (or, with ``use_crf``, raw emission scores
+    for a linear-chain CRF whose transitions live in the ``crf`` ref).
+
+    hidden_width: 0 is HF's head exactly; > 0 adds a hidden layer (seed 003).
+    hidden_activation: "tanh", "relu" or "none" (a linear bottleneck).
+    pos_width: > 0 concatenates an embedding of ``token.tag_`` (seed 001).
+    Tokens with no wordpiece get an all-zero output row (see layers.py).
+    """
+    output_layer = Linear(nO=nO) if use_crf else Softmax_v2(nO=nO, normalize_outputs=True)
+    scorer = with_array(
+        chain(*_hidden_layers(hidden_width, hidden_activation, dropout), output_layer)
+    )
+    pos_embed = None
+    if pos_width > 0:
+        pos_embed = chain(
+            FeatureExtractor(["TAG"]),
+            with_array(HashEmbed(nO=pos_width, nV=256, column=0, seed=17)),
+        )
+    model = with_unaligned_mask(tok2vec, scorer, pos_embed)
+    if use_crf:
+        crf = crf_transitions(nO=nO)
+        model = chain(model, crf)
+        model.set_ref("crf", crf)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    model.attrs["use_crf"] = use_crf
+    return model
+
+
+def _hidden_layers(width: int, activation: Activation, dropout: float) -> List[Model]:
+    layers: List[Model] = [Dropout(dropout)]
+    if width <= 0:
+        return layers
+    if activation == "relu":
+        layers.append(Relu(nO=width))
+    elif activation == "tanh":
+        layers.append(chain(Linear(nO=width), _tanh()))
+    else:
+        layers.append(Linear(nO=width))
+    layers.append(Dropout(dropout))
+    return layers
+
+
+def _tanh() -> Model[Floats2d, Floats2d]:
+    def forward(model: Model, X: Floats2d, is_train: bool):
+        Y = model.ops.xp.tanh(X)
+        return Y, lambda dY: dY * (1 - Y * Y)
+
+    return Model("tanh", forward)

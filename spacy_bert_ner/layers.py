@@ -1,0 +1,179 @@
+"""Small Thinc layers used by the token-classification architectures."""
+from typing import Callable, List, Optional, Tuple, cast
+
+import numpy
+from spacy.tokens import Doc
+from spacy.util import registry
+from spacy_transformers.data_classes import TransformerData
+from thinc.api import Model
+from thinc.types import Floats2d, Ints1d
+from transformers.file_utils import ModelOutput
+
+from .alignment import first_piece_indices
+
+
+@registry.layers("spacy-bert-ner.first_subword_pool.v1")
+def first_subword_pool(
+    grad_factor: float = 1.0,
+) -> Model[List[TransformerData], List[Floats2d]]:
+    """One vector per token: the hidden state of its first wordpiece.
+
+    Tokens without any wordpiece get an all-zero row; downstream layers use
+    that to mask them (see ``with_unaligned_mask``). Gradients flow back to the
+    chosen pieces only, scaled by ``grad_factor`` (0 freezes the transformer
+    with respect to this component).
+    """
+    return Model(
+        "first_subword_pool",
+        _pool_forward,
+        attrs={"grad_factor": grad_factor},
+        dims={"nO": None},
+    )
+
+
+def _hidden_state(trf_data: TransformerData):
+    if "last_hidden_state" not in trf_data.model_output:
+        return None
+    hidden = trf_data.model_output["last_hidden_state"]
+    return None if hidden.size == 0 else hidden
+
+
+def _selected_pieces(trf_data: TransformerData, padded_length: int) -> numpy.ndarray:
+    align = trf_data.align
+    lengths = getattr(trf_data.wordpieces, "lengths", None)
+    return first_piece_indices(
+        numpy.asarray(align.dataXd), numpy.asarray(align.lengths), padded_length, lengths
+    )
+
+
+def _pool_forward(
+    model: Model, trf_datas: List[TransformerData], is_train: bool
+) -> Tuple[List[Floats2d], Callable]:
+    ops = model.ops
+    grad_factor = model.attrs["grad_factor"]
+    outputs: List[Floats2d] = []
+    saved: List[Tuple] = []
+    for trf_data in trf_datas:
+        n_tokens = int(trf_data.align.lengths.shape[0])
+        hidden = _hidden_state(trf_data)
+        if hidden is None:
+            width = model.get_dim("nO") if model.has_dim("nO") else 0
+            outputs.append(ops.alloc2f(n_tokens, width))
+            saved.append((None, None, None))
+            continue
+        if not model.has_dim("nO"):
+            model.set_dim("nO", hidden.shape[-1])
+        flat = ops.reshape2f(hidden, -1, hidden.shape[-1])
+        pieces = _selected_pieces(trf_data, hidden.shape[1])
+        has_piece = numpy.flatnonzero(pieces >= 0)
+        rows = ops.asarray1i(has_piece)
+        src = ops.asarray1i(pieces[has_piece])
+        output = ops.alloc2f(n_tokens, flat.shape[1])
+        output[rows] = flat[src]
+        outputs.append(output)
+        saved.append((hidden, rows, src))
+
+    def backprop(d_outputs: List[Floats2d]) -> List[TransformerData]:
+        d_trf_datas: List[TransformerData] = []
+        for trf_data, d_output, (hidden, rows, src) in zip(trf_datas, d_outputs, saved):
+            if hidden is None:
+                continue
+            d_flat = ops.alloc2f(hidden.shape[0] * hidden.shape[1], hidden.shape[2])
+            ops.scatter_add(d_flat, cast(Ints1d, src), d_output[rows])
+            d_flat *= grad_factor
+            d_trf_datas.append(
+                TransformerData(
+                    model_output=ModelOutput(
+                        last_hidden_state=d_flat.reshape(hidden.shape).astype(hidden.dtype)
+                    ),
+                    wordpieces=trf_data.wordpieces,
+                    align=trf_data.align,
+                )
+            )
+        return d_trf_datas
+
+    return outputs, backprop
+
+
+def with_unaligned_mask(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    scorer: Model[List[Floats2d], List[Floats2d]],
+    extra_features: Optional[Model[List[Doc], List[Floats2d]]] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """tok2vec -> [append extra features] -> scorer, zeroing unaligned rows.
+
+    The first-subword pool marks tokens without a wordpiece with a zero row.
+    Their output rows are zeroed too, which tells the component to mask them in
+    the loss (HF's -100) and lets the decoder fill them in from their
+    neighbours instead of trusting a prediction made from no input.
+    """
+    layers = [tok2vec, scorer] + ([extra_features] if extra_features is not None else [])
+    return Model("with_unaligned_mask", _mask_forward, init=_mask_init, layers=layers)
+
+
+def _features(model: Model, docs: List[Doc], is_train: bool):
+    tok2vec = model.layers[0]
+    Xs, backprop_tok2vec = tok2vec(docs, is_train)
+    keep = [model.ops.xp.any(X != 0, axis=1).astype("f")[:, None] for X in Xs]
+    if len(model.layers) < 3:
+        return Xs, keep, backprop_tok2vec
+    Es, backprop_extra = model.layers[2](docs, is_train)
+    width = Xs[0].shape[1] if Xs else 0
+    merged = [model.ops.xp.hstack((X, E)) for X, E in zip(Xs, Es)]
+
+    def backprop(dXs: List[Floats2d]):
+        backprop_extra([dX[:, width:] for dX in dXs])
+        return backprop_tok2vec([model.ops.xp.ascontiguousarray(dX[:, :width]) for dX in dXs])
+
+    return merged, keep, backprop
+
+
+def _mask_forward(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[List[Floats2d], Callable]:
+    Xs, keep, backprop_features = _features(model, docs, is_train)
+    Ys, backprop_scorer = model.layers[1](Xs, is_train)
+    Ys = [Y * k for Y, k in zip(Ys, keep)]
+
+    def backprop(dYs: List[Floats2d]):
+        return backprop_features(backprop_scorer([dY * k for dY, k in zip(dYs, keep)]))
+
+    return Ys, backprop
+
+
+def _mask_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    for layer in model.layers[0:1] + model.layers[2:]:
+        layer.initialize(X=X)
+    Xs = None
+    if X is not None:
+        Xs, _, _ = _features(model, X, is_train=False)
+    model.layers[1].initialize(X=Xs, Y=Y)
+
+
+@registry.layers("spacy-bert-ner.crf_transitions.v1")
+def crf_transitions(nO=None) -> Model[List[Floats2d], List[Floats2d]]:
+    """Holds a linear-chain CRF's transition, start and end scores.
+
+    Forward is the identity on the emission scores; the component computes
+    the CRF loss and its gradients (``tags.crf_log_likelihood_grad``) and adds
+    the parameter gradients here with ``inc_grad``, so the optimizer updates
+    the transitions jointly with the encoder.
+    """
+    return Model(
+        "crf_transitions",
+        _identity_forward,
+        init=_crf_init,
+        dims={"nO": nO},
+        params={"transitions": None, "start": None, "end": None},
+    )
+
+
+def _crf_init(model: Model, X=None, Y=None) -> None:
+    n_labels = model.get_dim("nO")
+    model.set_param("transitions", model.ops.alloc2f(n_labels, n_labels))
+    model.set_param("start", model.ops.alloc1f(n_labels))
+    model.set_param("end", model.ops.alloc1f(n_labels))
+
+
+def _identity_forward(model: Model, Xs, is_train: bool):
+    return Xs, lambda dYs: dYs

@@ -1,0 +1,407 @@
+"""The ``token_classifier`` component: HuggingFace's token-classification head in spaCy.
+
+Dropout + linear + softmax over each token's FIRST wordpiece (read from a
+shared spacy-transformers ``transformer`` through a listener), trained with
+cross-entropy on those first pieces only (HF's -100 masking), decoded to
+``doc.ents`` with a constrained Viterbi search that never emits an invalid
+IOB2 sequence. Optional: a linear-chain CRF trained jointly, class weights,
+a hidden layer, POS-tag features (see ``architectures.py``).
+"""
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, set_dropout_rate
+from thinc.types import Floats2d
+
+from .tags import (
+    biluo_to_iob2,
+    bio_repair,
+    constrained_viterbi,
+    crf_log_likelihood_grad,
+    crf_viterbi,
+    make_iob2_labels,
+    tags_to_spans,
+    transition_constraints,
+)
+
+Decoding = Literal["viterbi", "repair"]
+ClassWeighting = Literal["none", "balanced", "sqrt_balanced"]
+MISSING = -1
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-bert-ner.TokenClassifier.v1"
+hidden_width = 0
+hidden_activation = "tanh"
+dropout = 0.1
+pos_width = 0
+use_crf = false
+nO = null
+
+[model.tok2vec]
+@architectures = "spacy-bert-ner.FirstSubwordListener.v1"
+upstream = "*"
+grad_factor = 1.0
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@Language.factory(
+    "token_classifier",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "decoding": "viterbi",
+        "class_weighting": "none",
+        "spans_key": "token_classifier",
+        "scorer": {"@scorers": "spacy-bert-ner.token_classifier_scorer.v1"},
+    },
+    default_score_weights={
+        "ents_f": 1.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "ents_per_type": None,
+    },
+)
+def make_token_classifier(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], List[Floats2d]],
+    decoding: Decoding,
+    class_weighting: ClassWeighting,
+    spans_key: Optional[str],
+    scorer: Optional[Callable],
+) -> "TokenClassifier":
+    """Create a TokenClassifier (see the class docstring)."""
+    return TokenClassifier(
+        nlp.vocab,
+        model,
+        name,
+        decoding=decoding,
+        class_weighting=class_weighting,
+        spans_key=spans_key,
+        scorer=scorer,
+    )
+
+
+def token_classifier_score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+    """spaCy's NER scores: ents_p, ents_r, ents_f and ents_per_type."""
+    return get_ner_prf(examples, **kwargs)
+
+
+@registry.scorers("spacy-bert-ner.token_classifier_scorer.v1")
+def make_token_classifier_scorer() -> Callable:
+    return token_classifier_score
+
+
+class TokenClassifier(TrainablePipe):
+    """Per-token IOB2 classifier over first wordpieces, decoded to entities.
+
+    Predictions: ``doc.ents`` (every token's IOB set, "O" outside entities)
+    and, when ``spans_key`` is set, ``doc.spans[spans_key]`` holding the same
+    entities with ``attrs["scores"]``: per entity the lowest probability any
+    of its tokens' chosen labels has (a conservative confidence).
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "token_classifier",
+        *,
+        decoding: Decoding = "viterbi",
+        class_weighting: ClassWeighting = "none",
+        spans_key: Optional[str] = "token_classifier",
+        scorer: Optional[Callable] = token_classifier_score,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "labels": [],
+            "decoding": decoding,
+            "class_weighting": class_weighting,
+            "class_weights": None,
+            "spans_key": spans_key,
+        }
+        self._constraints: Optional[Tuple[numpy.ndarray, numpy.ndarray]] = None
+
+    # ---- labels -------------------------------------------------------
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The entity types (``PER``, ``LOC``, ...)."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def tag_names(self) -> List[str]:
+        """The IOB2 output classes, in model-output order."""
+        return make_iob2_labels(self.labels)
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    @property
+    def use_crf(self) -> bool:
+        return bool(self.model.attrs.get("use_crf", False)) if self.model.has_ref("crf") else False
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label or label.startswith(("B-", "I-")) or label == "O":
+            raise ValueError(
+                f"token_classifier labels are entity types such as 'PER', got {label!r}"
+            )
+        if label in self.cfg["labels"]:
+            return 0
+        self._allow_extra_label()
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        self._constraints = None
+        self.vocab.strings.add(label)
+        return 1
+
+    def _constraint_masks(self) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        if self._constraints is None:
+            self._constraints = transition_constraints(self.tag_names)
+        return self._constraints
+
+    # ---- initialize ---------------------------------------------------
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        validate_get_examples(get_examples, "TokenClassifier.initialize")
+        if labels is not None:
+            entity_types = set(labels)
+        else:
+            entity_types = {
+                ent.label_ for eg in get_examples() for ent in eg.reference.ents
+            }
+        self.cfg["labels"] = []
+        for label in sorted(entity_types):
+            self.add_label(label)
+        n_tags = len(self.tag_names)
+        self.model.get_ref("output_layer").set_dim("nO", n_tags)
+        if self.use_crf:
+            self.model.get_ref("crf").set_dim("nO", n_tags)
+        self.cfg["class_weights"] = self._class_weights(get_examples)
+        doc_sample = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=doc_sample)
+
+    def _class_weights(self, get_examples: Callable[[], Iterable[Example]]) -> Optional[List[float]]:
+        """Per-IOB2-class loss weights from training label counts (sklearn's 'balanced')."""
+        mode = self.cfg["class_weighting"]
+        if mode == "none":
+            return None
+        counts = numpy.zeros(len(self.tag_names), dtype="float64")
+        for eg in get_examples():
+            for index in self._gold_indices(eg):
+                if index != MISSING:
+                    counts[index] += 1
+        weights = counts.sum() / (len(counts) * numpy.maximum(counts, 1.0))
+        if mode == "sqrt_balanced":
+            weights = numpy.sqrt(weights)
+        return [float(w) for w in weights]
+
+    # ---- prediction ---------------------------------------------------
+    def predict(self, docs: Iterable[Doc]) -> List[Tuple[numpy.ndarray, numpy.ndarray]]:
+        """Decode each doc: (IOB2 label indices, probability of each chosen label)."""
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            return [self._empty_prediction() for _ in docs]
+        scores = self.model.predict(docs)
+        return [self._decode(self.model.ops.to_numpy(doc_scores)) for doc_scores in scores]
+
+    @staticmethod
+    def _empty_prediction() -> Tuple[numpy.ndarray, numpy.ndarray]:
+        return numpy.zeros((0,), dtype="int64"), numpy.zeros((0,), dtype="float32")
+
+    def _decode(self, scores: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        if scores.shape[0] == 0:
+            return self._empty_prediction()
+        missing = ~numpy.any(scores != 0, axis=1)
+        if self.use_crf:
+            probs = _softmax(scores)
+            crf = self.model.get_ref("crf")
+            start_allowed, allowed = self._constraint_masks()
+            path = crf_viterbi(
+                numpy.where(missing[:, None], 0.0, scores),
+                self.model.ops.to_numpy(crf.get_param("transitions")),
+                self.model.ops.to_numpy(crf.get_param("start")),
+                self.model.ops.to_numpy(crf.get_param("end")),
+                allowed=allowed,
+                start_allowed=start_allowed,
+            )
+        elif self.cfg["decoding"] == "repair":
+            probs = scores
+            tags = bio_repair([self.tag_names[i] for i in scores.argmax(axis=1)])
+            index = {tag: i for i, tag in enumerate(self.tag_names)}
+            path = numpy.asarray([index[tag] for tag in tags], dtype="int64")
+        else:
+            probs = scores
+            with numpy.errstate(divide="ignore"):
+                log_probs = numpy.log(scores)
+            path, _ = constrained_viterbi(log_probs, self.tag_names, missing=missing)
+        path = numpy.asarray(path, dtype="int64")
+        confidences = probs[numpy.arange(path.shape[0]), path].astype("float32")
+        confidences[missing] = 0.0
+        return path, confidences
+
+    def set_annotations(
+        self, docs: Iterable[Doc], predictions: List[Tuple[numpy.ndarray, numpy.ndarray]]
+    ) -> None:
+        tag_names = self.tag_names
+        spans_key = self.cfg["spans_key"]
+        for doc, (path, confidences) in zip(docs, predictions):
+            tags = [tag_names[i] for i in path]
+            ents = []
+            scores = []
+            for start, end, label in tags_to_spans(tags):
+                ents.append(Span(doc, start, end, label=label))
+                scores.append(float(confidences[start:end].min()))
+            doc.set_ents(ents, default="outside")
+            if spans_key:
+                doc.spans[spans_key] = SpanGroup(
+                    doc, name=spans_key, spans=ents, attrs={"scores": scores}
+                )
+
+    # ---- training -----------------------------------------------------
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd=None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "TokenClassifier.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd not in (None, False):
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def _gold_indices(self, example: Example) -> List[int]:
+        """IOB2 class index per predicted token; MISSING where the gold is unknown."""
+        index = {tag: i for i, tag in enumerate(self.tag_names)}
+        biluo = example.get_aligned_ner()
+        known = [tag if tag not in (None, "-", "") else None for tag in biluo]
+        return _iob2_indices(known, index)
+
+    def get_loss(
+        self, examples: Iterable[Example], scores: List[Floats2d]
+    ) -> Tuple[float, List[Floats2d]]:
+        """Cross-entropy on first wordpieces (or CRF negative log-likelihood).
+
+        Tokens with unknown gold labels, or with no wordpiece at all, are masked
+        (HF's -100). The loss is averaged over the unmasked tokens of the batch.
+        """
+        examples = list(examples)
+        validate_examples(examples, "TokenClassifier.get_loss")
+        golds = [numpy.asarray(self._gold_indices(eg), dtype="int64") for eg in examples]
+        if self.use_crf:
+            return self._crf_loss(golds, scores)
+        ops = self.model.ops
+        weights = self.cfg.get("class_weights")
+        weight_array = None if weights is None else numpy.asarray(weights, dtype="float32")
+        n_valid = max(1, sum(int(self._valid_rows(ops, S, g).sum()) for S, g in zip(scores, golds)))
+        total = 0.0
+        d_scores = []
+        for doc_scores, gold in zip(scores, golds):
+            valid = self._valid_rows(ops, doc_scores, gold)
+            rows = numpy.flatnonzero(valid)
+            row_weights = numpy.ones(len(rows), dtype="float32")
+            if weight_array is not None:
+                row_weights = weight_array[gold[rows]]
+            probs = ops.to_numpy(doc_scores)
+            d = numpy.zeros_like(probs)
+            d[rows] = probs[rows]
+            d[rows, gold[rows]] -= 1.0
+            d[rows] *= row_weights[:, None] / n_valid
+            picked = numpy.clip(probs[rows, gold[rows]], 1e-12, None)
+            total += float(-(row_weights * numpy.log(picked)).sum()) / n_valid
+            d_scores.append(ops.asarray2f(d))
+        return total, d_scores
+
+    @staticmethod
+    def _valid_rows(ops, doc_scores: Floats2d, gold: numpy.ndarray) -> numpy.ndarray:
+        has_piece = ops.to_numpy(ops.xp.any(doc_scores != 0, axis=1))
+        return numpy.asarray(has_piece, dtype=bool) & (gold != MISSING)
+
+    def _crf_loss(
+        self, golds: List[numpy.ndarray], scores: List[Floats2d]
+    ) -> Tuple[float, List[Floats2d]]:
+        """Joint CRF loss; each maximal run of known gold labels is one sequence."""
+        ops = self.model.ops
+        crf = self.model.get_ref("crf")
+        params = {key: ops.to_numpy(crf.get_param(key)) for key in ("transitions", "start", "end")}
+        grads = {key: numpy.zeros_like(value) for key, value in params.items()}
+        n_valid = max(1, sum(int((g != MISSING).sum()) for g in golds))
+        total = 0.0
+        d_scores = []
+        for doc_scores, gold in zip(scores, golds):
+            emissions = ops.to_numpy(doc_scores)
+            d = numpy.zeros_like(emissions)
+            for start, end in _known_runs(gold):
+                nll, d_em, d_tr, d_st, d_en = crf_log_likelihood_grad(
+                    emissions[start:end], gold[start:end],
+                    params["transitions"], params["start"], params["end"],
+                )
+                total += float(nll) / n_valid
+                d[start:end] = d_em / n_valid
+                grads["transitions"] += d_tr / n_valid
+                grads["start"] += d_st / n_valid
+                grads["end"] += d_en / n_valid
+            d_scores.append(ops.asarray2f(d))
+        for key, grad in grads.items():
+            crf.inc_grad(key, ops.asarray(grad, dtype="f"))
+        return total, d_scores
+
+
+def _iob2_indices(biluo: Sequence[Optional[str]], index: Dict[str, int]) -> List[int]:
+    """BILUO tags (None = unknown) to IOB2 class indices (MISSING = unknown/unseen type)."""
+    known_positions = [i for i, tag in enumerate(biluo) if tag is not None]
+    result = [MISSING] * len(biluo)
+    if not known_positions:
+        return result
+    iob2 = biluo_to_iob2([tag if tag is not None else "O" for tag in biluo])
+    for i in known_positions:
+        result[i] = index.get(iob2[i], MISSING)
+    return result
+
+
+def _known_runs(gold: numpy.ndarray) -> List[Tuple[int, int]]:
+    runs: List[Tuple[int, int]] = []
+    start = None
+    for i, value in enumerate(list(gold) + [MISSING]):
+        if value != MISSING and start is None:
+            start = i
+        elif value == MISSING and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _softmax(scores: numpy.ndarray) -> numpy.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = numpy.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
