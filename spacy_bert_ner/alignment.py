@@ -97,3 +97,58 @@ def hf_first_subword_positions(
             positions[word_id] = position
         previous = word_id
     return positions
+
+
+def spacy_transformers_first_piece_ids(
+    docs: Sequence, tokenizer, get_spans
+) -> List[numpy.ndarray]:
+    """Input id of the wordpiece each token is read from, per doc (-1: none).
+
+    Runs spacy-transformers' own tokenization and alignment path (the steps
+    of ``TransformerModel``'s forward, without the network: span getter,
+    ``huggingface_tokenize``, offset-mapping alignment, the 512-piece
+    truncation, the per-doc split) and then the first-subword choice the
+    ``first_subword_pool`` layer makes. Used to check HF parity on whole
+    corpora without running the encoder.
+    """
+    import torch
+    from spacy_transformers.align import get_alignment_via_offset_mapping
+    from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+    from spacy_transformers.layers.transformer_model import huggingface_tokenize
+    from spacy_transformers.truncate import truncate_oversize_splits
+    from transformers.file_utils import ModelOutput
+
+    nested_spans = get_spans(list(docs))
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    if not flat_spans:
+        return [numpy.full((len(doc),), NO_PIECE, dtype="int64") for doc in docs]
+    encoding = huggingface_tokenize(tokenizer, [span.text for span in flat_spans])
+    wordpieces = WordpieceBatch.from_batch_encoding(encoding)
+    align = get_alignment_via_offset_mapping(flat_spans, encoding["offset_mapping"])
+    wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
+    hidden = torch.zeros(wordpieces.input_ids.shape + (1,))
+    batch = FullTransformerBatch(
+        spans=nested_spans, wordpieces=wordpieces,
+        model_output=ModelOutput(last_hidden_state=hidden), align=align,
+    )
+    result = []
+    for doc, trf_data in zip(docs, batch.split_by_doc()):
+        if "last_hidden_state" not in trf_data.model_output:
+            result.append(numpy.full((len(doc),), NO_PIECE, dtype="int64"))
+            continue
+        padded = trf_data.model_output["last_hidden_state"].shape[1]
+        pieces = first_piece_indices(
+            numpy.asarray(trf_data.align.dataXd), numpy.asarray(trf_data.align.lengths),
+            padded, trf_data.wordpieces.lengths,
+        )
+        ids = numpy.asarray(trf_data.wordpieces.input_ids).reshape(-1)
+        result.append(numpy.where(pieces >= 0, ids[numpy.maximum(pieces, 0)], NO_PIECE))
+    return result
+
+
+def hf_first_piece_ids(words: Sequence[str], tokenizer) -> numpy.ndarray:
+    """Input id of each word's first subword under HF's ``word_ids()`` recipe (-1: none)."""
+    encoding = tokenizer(list(words), is_split_into_words=True, truncation=False)
+    positions = hf_first_subword_positions(encoding.word_ids(), len(words))
+    ids = numpy.asarray(encoding["input_ids"])
+    return numpy.where(positions >= 0, ids[numpy.maximum(positions, 0)], NO_PIECE)

@@ -5,6 +5,8 @@ Registered names are frozen once released: a behaviour change gets a new
 """
 from typing import List, Literal, Optional
 
+import numpy
+
 from spacy.tokens import Doc
 from spacy.util import registry
 from spacy_transformers.layers import TransformerListener
@@ -59,7 +61,10 @@ def build_token_classifier_v1(
     pos_width: > 0 concatenates an embedding of ``token.tag_`` (seed 001).
     Tokens with no wordpiece get an all-zero output row (see layers.py).
     """
-    output_layer = Linear(nO=nO) if use_crf else Softmax_v2(nO=nO, normalize_outputs=True)
+    if use_crf:
+        output_layer = Linear(nO=nO, init_W=hf_classifier_init)
+    else:
+        output_layer = Softmax_v2(nO=nO, init_W=hf_classifier_init, normalize_outputs=True)
     scorer = with_array(
         chain(*_hidden_layers(hidden_width, hidden_activation, dropout), output_layer)
     )
@@ -78,6 +83,15 @@ def build_token_classifier_v1(
     model.set_ref("output_layer", output_layer)
     model.attrs["use_crf"] = use_crf
     return model
+
+
+def hf_classifier_init(ops, shape) -> Floats2d:
+    """HF's classifier initialisation, N(0, 0.02).
+
+    thinc's Softmax starts from zero weights, which sends no gradient to the
+    encoder on the first update; HF's head starts small and random.
+    """
+    return ops.asarray2f(numpy.random.normal(0.0, 0.02, shape).astype("float32"))
 
 
 def _hidden_layers(width: int, activation: Activation, dropout: float) -> List[Model]:

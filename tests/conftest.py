@@ -1,0 +1,70 @@
+"""Shared fixtures: a tiny random BERT built locally (seconds, offline) and small corpora."""
+from pathlib import Path
+from typing import List
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+from spacy_bert_ner.tiny import build_tiny_bert
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TRAIN_SENTENCES = [
+    ("EU rejects German call to boycott British lamb .", [(0, 1, "ORG"), (2, 3, "MISC"), (6, 7, "MISC")]),
+    ("Peter Blackburn visited Brussels on Monday .", [(0, 2, "PER"), (3, 4, "LOC")]),
+    ("The European Commission said on Thursday it disagreed .", [(1, 3, "ORG")]),
+    ("Germany 's representative to the European Union 's committee Werner Zwingmann said .",
+     [(0, 1, "LOC"), (5, 7, "ORG"), (9, 11, "PER")]),
+    ("Fischler proposed EU-wide measures after reports from Britain and France .",
+     [(0, 1, "PER"), (6, 7, "LOC"), (8, 9, "LOC")]),
+    ("Rare Hendrix song draft sells for almost $ 17,000 .", [(1, 2, "PER")]),
+]
+
+
+def word_list() -> List[str]:
+    words: List[str] = []
+    for text, _ in TRAIN_SENTENCES:
+        words.extend(text.split())
+    return words * 3
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), word_list(), hidden_size=32)
+
+
+def make_doc(nlp: Language, text: str, ents) -> Doc:
+    words = text.split()
+    doc = Doc(nlp.vocab, words=words)
+    doc.set_ents([Span(doc, s, e, label=label) for s, e, label in ents], default="outside")
+    return doc
+
+
+def make_examples(nlp: Language, n_copies: int = 1) -> List[Example]:
+    examples = []
+    for _ in range(n_copies):
+        for text, ents in TRAIN_SENTENCES:
+            reference = make_doc(nlp, text, ents)
+            examples.append(Example(nlp.make_doc(text), reference))
+    return examples
+
+
+def build_pipeline(model_dir: Path, head: str = "token_classifier", **head_config) -> Language:
+    """transformer + head on the tiny BERT, configured like configs/*.cfg."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "transformer",
+        config={
+            "model": {
+                "@architectures": "spacy-transformers.TransformerModel.v3",
+                "name": str(model_dir),
+                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 6},
+                "tokenizer_config": {"use_fast": True},
+            }
+        },
+    )
+    nlp.add_pipe(head, config=head_config)
+    return nlp

@@ -1,0 +1,226 @@
+"""The token_classifier component on a tiny local BERT: train, predict, serialize, edge cases."""
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+
+from spacy_bert_ner.pipeline import TokenClassifier
+from spacy_bert_ner.tags import is_valid_iob2
+
+from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples
+
+
+def train(nlp: Language, n_steps: int = 2, learn_rate: float = 0.001) -> List[float]:
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = learn_rate
+    losses = []
+    for _ in range(n_steps):
+        step: Dict[str, float] = {}
+        nlp.update(examples, sgd=optimizer, losses=step)
+        losses.append(step["token_classifier"])
+    return losses
+
+
+def iob2(doc: Doc) -> List[str]:
+    return [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_iob_ != "O" else "O" for t in doc]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert_dir) -> Language:
+    nlp = build_pipeline(tiny_bert_dir)
+    train(nlp, n_steps=30, learn_rate=0.003)
+    return nlp
+
+
+def test_initialize_sets_labels_and_output_width(tiny_bert_dir):
+    nlp = build_pipeline(tiny_bert_dir)
+    nlp.initialize(lambda: make_examples(nlp))
+    pipe = nlp.get_pipe("token_classifier")
+    assert pipe.labels == ("LOC", "MISC", "ORG", "PER")
+    assert pipe.tag_names == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert pipe.model.get_ref("output_layer").get_dim("nO") == 9
+
+
+def test_training_learns_the_training_set(trained):
+    docs = list(trained.pipe(text for text, _ in TRAIN_SENTENCES))
+    gold = [sorted((s, e, label) for s, e, label in ents) for _, ents in TRAIN_SENTENCES]
+    pred = [sorted((ent.start, ent.end, ent.label_) for ent in doc.ents) for doc in docs]
+    correct = sum(len(set(g) & set(p)) for g, p in zip(gold, pred))
+    assert correct >= 0.8 * sum(len(g) for g in gold)
+
+
+def test_loss_decreases(tiny_bert_dir):
+    nlp = build_pipeline(tiny_bert_dir)
+    losses = train(nlp, n_steps=8, learn_rate=0.003)
+    assert losses[-1] < losses[0] * 0.7
+
+
+def test_entities_have_confidence_span_group(trained):
+    doc = trained("Peter Blackburn visited Brussels on Monday .")
+    group = doc.spans["token_classifier"]
+    assert [(s.start, s.end, s.label_) for s in group] == [(e.start, e.end, e.label_) for e in doc.ents]
+    assert len(group.attrs["scores"]) == len(group)
+    assert all(0.0 < score <= 1.0 for score in group.attrs["scores"])
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [],
+        [""],
+        ["", "Peter Blackburn visited Brussels .", ""],
+        ["   ", "\n\n", "Peter\u200b Blackburn"],
+        ["Ünïcödé ☃ 東京 Zürich 🚀 \u0301 .", "\x00\x07 control chars"],
+    ],
+    ids=["no-docs", "empty-doc", "mixed-empty", "whitespace", "odd-unicode"],
+)
+def test_pipe_handles_edge_cases(trained, texts):
+    docs = list(trained.pipe(texts, batch_size=2))
+    assert len(docs) == len(texts)
+    for doc in docs:
+        assert is_valid_iob2(iob2(doc))
+        assert all(t.ent_iob_ in ("O", "B", "I") for t in doc)
+
+
+def test_document_longer_than_512_wordpieces(trained):
+    text = " ".join(["Peter Blackburn visited Brussels on Monday ."] * 120)
+    doc = trained(text)
+    assert len(doc) == 840
+    assert is_valid_iob2(iob2(doc))
+
+
+def test_to_disk_from_disk_round_trip(trained, tmp_path):
+    trained.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    texts = [text for text, _ in TRAIN_SENTENCES]
+    before = [iob2(doc) for doc in trained.pipe(texts)]
+    after = [iob2(doc) for doc in loaded.pipe(texts)]
+    assert before == after
+
+
+def test_to_bytes_round_trip(trained):
+    pipe = trained.get_pipe("token_classifier")
+    data = pipe.to_bytes()
+    copy = TokenClassifier(trained.vocab, pipe.model.copy() if hasattr(pipe.model, "copy") else pipe.model)
+    copy.from_bytes(data)
+    assert copy.labels == pipe.labels
+    assert copy.cfg["decoding"] == pipe.cfg["decoding"]
+
+
+def test_nlp_to_bytes_round_trip(trained, tiny_bert_dir):
+    data = trained.to_bytes()
+    fresh = build_pipeline(tiny_bert_dir)
+    fresh.from_bytes(data)
+    text = "Werner Zwingmann said the European Commission disagreed ."
+    assert iob2(fresh(text)) == iob2(trained(text))
+
+
+@pytest.mark.parametrize(
+    "head_config",
+    [
+        {"model": {"hidden_width": 16, "hidden_activation": "tanh"}},
+        {"model": {"hidden_width": 16, "hidden_activation": "relu"}},
+        {"model": {"hidden_width": 16, "hidden_activation": "none"}},
+        {"model": {"pos_width": 8}},
+        {"model": {"use_crf": True}},
+        {"class_weighting": "balanced"},
+        {"class_weighting": "sqrt_balanced"},
+        {"decoding": "repair"},
+    ],
+    ids=["tanh", "relu", "linear", "pos", "crf", "balanced", "sqrt-balanced", "repair"],
+)
+def test_head_options_train_and_predict(tiny_bert_dir, head_config):
+    nlp = build_pipeline(tiny_bert_dir, **head_config)
+    examples = make_examples(nlp)
+    for eg in examples:  # POS features read token.tag_
+        for token in eg.predicted:
+            token.tag_ = "NNP" if token.text[:1].isupper() else "NN"
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.003
+    losses = []
+    for _ in range(6):
+        step: Dict[str, float] = {}
+        nlp.update(examples, sgd=optimizer, losses=step)
+        losses.append(step["token_classifier"])
+    assert losses[-1] < losses[0]
+    for doc in nlp.pipe([text for text, _ in TRAIN_SENTENCES] + [""]):
+        assert is_valid_iob2(iob2(doc))
+
+
+def test_class_weights_upweight_rare_labels(tiny_bert_dir):
+    nlp = build_pipeline(tiny_bert_dir, class_weighting="balanced")
+    nlp.initialize(lambda: make_examples(nlp))
+    pipe = nlp.get_pipe("token_classifier")
+    weights = dict(zip(pipe.tag_names, pipe.cfg["class_weights"]))
+    assert weights["O"] < weights["B-PER"] < weights["I-MISC"] or weights["O"] < weights["B-PER"]
+    assert weights["O"] == min(weights.values())
+
+
+def test_crf_transitions_are_learned(tiny_bert_dir):
+    nlp = build_pipeline(tiny_bert_dir, model={"use_crf": True})
+    optimizer = nlp.initialize(lambda: make_examples(nlp))
+    crf = nlp.get_pipe("token_classifier").model.get_ref("crf")
+    before = crf.get_param("transitions").copy()
+    nlp.update(make_examples(nlp), sgd=optimizer)
+    assert not numpy.allclose(before, crf.get_param("transitions"))
+
+
+def test_freeze_lower_layers(tiny_bert_dir):
+    from spacy_bert_ner.callbacks import make_freeze_transformer_layers
+
+    nlp = build_pipeline(tiny_bert_dir)
+    optimizer = nlp.initialize(lambda: make_examples(nlp))
+    make_freeze_transformer_layers(n_layers=1, freeze_embeddings=True)(nlp)
+    hf_model = nlp.get_pipe("transformer").model.transformer
+    frozen = {n: p.detach().clone() for n, p in hf_model.named_parameters() if not p.requires_grad}
+    trainable = {n: p.detach().clone() for n, p in hf_model.named_parameters() if p.requires_grad}
+    assert any(n.startswith("embeddings") for n in frozen)
+    assert any("layer.0." in n for n in frozen) and not any("layer.1." in n for n in frozen)
+    # spaCy applies the transformer's gradient in the finish_update of the next step
+    for _ in range(2):
+        nlp.update(make_examples(nlp), sgd=optimizer)
+    params = dict(hf_model.named_parameters())
+    assert all(numpy.allclose(params[n].detach().numpy(), v.numpy()) for n, v in frozen.items())
+    assert any(not numpy.allclose(params[n].detach().numpy(), v.numpy()) for n, v in trainable.items())
+
+
+def test_invalid_label_rejected(tiny_bert_dir):
+    nlp = build_pipeline(tiny_bert_dir)
+    with pytest.raises(ValueError, match="entity types"):
+        nlp.get_pipe("token_classifier").add_label("B-PER")
+
+
+def test_fresh_process_load_and_spacy_evaluate(trained, tmp_path):
+    """spacy.load in a new interpreter finds the factory through entry points alone."""
+    trained.to_disk(tmp_path / "pipeline")
+    docbin = DocBin(docs=[eg.reference for eg in make_examples(trained)])
+    docbin.to_disk(tmp_path / "dev.spacy")
+    code = (
+        "import spacy, sys; nlp = spacy.load(sys.argv[1]); "
+        "doc = nlp('Peter Blackburn visited Brussels .'); "
+        "print(nlp.pipe_names, [(e.text, e.label_) for e in doc.ents])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "pipeline")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "token_classifier" in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "evaluate", str(tmp_path / "pipeline"), str(tmp_path / "dev.spacy"),
+         "--output", str(tmp_path / "metrics.json")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"ents_p", "ents_r", "ents_f", "ents_per_type"} <= set(metrics)
+    assert set(metrics["ents_per_type"]) <= {"LOC", "MISC", "ORG", "PER"}

@@ -1,0 +1,42 @@
+"""End to end: `spacy project run smoke` on a copy of the project, tiny BERT, small slice."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import SHARED_DATA
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory) -> Path:
+    conll_dir = SHARED_DATA / "conll2003"
+    if not (conll_dir / "train.txt").exists():
+        pytest.skip("shared CoNLL-2003 data not available")
+    project = tmp_path_factory.mktemp("project")
+    shutil.copy(PROJECT_ROOT / "project.yml", project / "project.yml")
+    shutil.copytree(PROJECT_ROOT / "configs", project / "configs")
+    shutil.copytree(PROJECT_ROOT / "spacy_bert_ner", project / "spacy_bert_ner",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "smoke", str(project),
+         "--vars.conll_dir", str(conll_dir)],
+        capture_output=True, text=True, cwd=project, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", ["ner", "token_classifier"])
+def test_smoke_workflow_trains_and_evaluates_both_heads(smoke_project, head):
+    assert (smoke_project / "corpus" / "smoke" / "train.spacy").exists()
+    assert (smoke_project / "training" / "smoke" / head / "model-best" / "meta.json").exists()
+    for split in ("dev", "test"):
+        metrics = json.loads((smoke_project / "reports" / "smoke" / head / f"{split}_spacy.json").read_text())
+        assert 0.0 <= metrics["ents_f"] <= 1.0
+        assert "ents_per_type" in metrics
