@@ -17,7 +17,21 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, NamedTuple, Optional, Sequence, Set, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -116,13 +130,14 @@ def _is_valid_tag(tag: str) -> bool:
     return tag == "O" or (len(tag) > 2 and tag[:2] in ("B-", "I-"))
 
 
-def _check_tag(tag: str, seen: Set[str], path: PathLike, line_no: int, line: str) -> None:
-    """Raise unless ``tag`` is O, B-TYPE or I-TYPE; ``seen`` caches valid tags."""
+def _tag_problem(tag: str, seen: Set[str]) -> Optional[str]:
+    """What is wrong with ``tag`` (None if it is O, B-TYPE or I-TYPE); ``seen`` caches valid tags."""
     if tag in seen:
-        return
+        return None
     if not _is_valid_tag(tag):
-        raise CorpusFormatError(path, line_no, f"invalid NER tag {tag!r}; expected O, B-TYPE or I-TYPE", line)
+        return f"invalid NER tag {tag!r}; expected O, B-TYPE or I-TYPE"
     seen.add(tag)
+    return None
 
 
 def _resolve_scheme(
@@ -195,10 +210,12 @@ def _decode_error(path: PathLike, data: bytes, err: UnicodeDecodeError, encoding
 
 
 def _line_at(text: str) -> LineGetter:
-    """A lazy ``line_no -> line`` lookup for error messages (splits only when called)."""
+    """A lazy ``line_no -> line`` lookup for error messages: splits ``text`` on first use only."""
+    lines: List[str] = []
 
     def get(line_no: int) -> str:
-        lines = text.split("\n")
+        if not lines:
+            lines.extend(text.split("\n"))
         return lines[line_no - 1].rstrip("\r") if 0 < line_no <= len(lines) else ""
 
     return get
@@ -271,7 +288,9 @@ def _parse_conll(path: PathLike, lines: Sequence[str]) -> _ConllFile:
             if documents[-1]:
                 documents.append([])
             continue
-        _check_tag(fields[-1], seen_tags, path, line_no, line.rstrip("\r"))
+        problem = _tag_problem(fields[-1], seen_tags)
+        if problem:
+            raise CorpusFormatError(path, line_no, problem, line.rstrip("\r"))
         sentence.words.append(fields[0])
         sentence.pos.append(fields[1])  # the NER tag in 2-column files; not used there
         sentence.ner.append(fields[-1])
@@ -370,7 +389,9 @@ def _gmb_sentences(path: PathLike, reader: Any, line_at: LineGetter) -> List[_Se
         if row[0] and row[0] != marker:
             marker = row[0]
             sentences.append(_Sentence())
-        _check_tag(row[3], seen_tags, path, line_no, line_at(line_no))
+        problem = _tag_problem(row[3], seen_tags)
+        if problem:
+            raise CorpusFormatError(path, line_no, problem, line_at(line_no))
         sentence = sentences[-1]
         sentence.words.append(row[1])
         sentence.pos.append(row[2])
@@ -431,7 +452,7 @@ def _make_doc(vocab: Vocab, sentences: Sequence[_Sentence], *, with_pos: bool) -
 def corpus_stats(docs: Iterable[Doc]) -> Dict[str, Any]:
     """Counts of documents, sentences, tokens and entities (total and per type, sorted)."""
     n_docs = n_sents = n_tokens = 0
-    per_type: Counter = Counter()
+    per_type: "Counter[str]" = Counter()
     for doc in docs:
         n_docs += 1
         n_sents += _count_sentences(doc)
