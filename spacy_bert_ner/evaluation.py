@@ -13,11 +13,16 @@ Every F1 this module reports says how it was computed:
 
 For valid IOB2 (e.g. from constrained Viterbi decoding) the two modes agree.
 """
+import hashlib
+import json
+import time
 import warnings
-from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Set, Tuple
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 from spacy.tokens import Doc
+from spacy.training import Example
 
 from .tags import OUTSIDE, Span, bio_repair, split_tag, tags_to_spans
 
@@ -404,4 +409,373 @@ def paired_bootstrap(
         "p_value": float(min(1.0, 2.0 * flipped.mean())),
         "n_resamples": n_resamples,
         "confidence": confidence,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Scoring predicted Examples the way `spacy evaluate` does
+# ---------------------------------------------------------------------------
+# `spacy evaluate` (Corpus with gold_preproc=False) runs the pipeline on
+# nlp.make_doc(reference.text): spaCy's own tokenization, which on CoNLL-2003
+# differs from the gold tokens in almost every document (dates such as
+# 1996-12-06 are split). Its NER scorer maps each predicted entity onto the
+# gold tokens through the alignment. The functions below make the same
+# mapping, so the headline counts here equal `spacy evaluate` exactly, and
+# then write the mapped entities as IOB2 over the GOLD sentences for seqeval,
+# the confusion matrix and the error analysis.
+HEADLINE_DEFINITION = (
+    "exact-match entity P/R/F1 on the gold tokens, predicted entities mapped through "
+    "spaCy's alignment (spaCy's NER scorer: identical to `spacy evaluate`); equals "
+    "seqeval's conlleval-compatible default mode when the mapped predictions are "
+    "valid IOB2 within the gold sentences"
+)
+METRICS_SCHEMA = "spacy_bert_ner.metrics.v1"
+
+
+def aligned_entity_spans(example: Example) -> List[Span]:
+    """Predicted entities as ``(start, end, label)`` spans over the GOLD tokens.
+
+    Exactly spaCy's ``get_ner_prf`` reading: a predicted entity covers the gold
+    tokens its tokens align to (first to last, so a piece of a gold token
+    widens to the whole token); entities that align to nothing, or touch a
+    gold token without NER annotation, are left out (neither right nor wrong).
+    In spaCy's order; two spans may overlap when the tokenizations differ.
+    """
+    if not example.y.has_annotation("ENT_IOB"):
+        return []
+    x2y = example.alignment.x2y
+    spans: List[Span] = []
+    for ent in example.x.ents:
+        indices = x2y[ent.start : ent.end]
+        if len(indices):
+            start, end = int(indices[0]), int(indices[-1]) + 1
+            if all(token.ent_iob != 0 for token in example.y[start:end]):
+                spans.append((start, end, ent.label_))
+    return spans
+
+
+def example_counts(examples: Sequence[Example]) -> Tuple[numpy.ndarray, Dict[str, List[int]]]:
+    """``(int[n_examples, 3], {type: [tp, fp, fn]})`` counted as spaCy's NER scorer counts.
+
+    One row of (tp, fp, fn) per example (document), so summing rows gives
+    ``spacy evaluate``'s ``ents_p/r/f`` exactly, and :func:`bootstrap_ci` /
+    :func:`paired_bootstrap` resample the very numbers that are reported.
+    A predicted entity repeated on the same gold span is a tp once, then fp.
+    Examples whose reference has no NER annotation give a zero row.
+    """
+    counts = numpy.zeros((len(examples), 3), dtype="int64")
+    per_type: Dict[str, List[int]] = {}
+    for i, example in enumerate(examples):
+        if not example.y.has_annotation("ENT_IOB"):
+            continue
+        golds = {(ent.start, ent.end, ent.label_) for ent in example.y.ents}
+        for ent in example.x.ents:
+            per_type.setdefault(ent.label_, [0, 0, 0])
+        for span in aligned_entity_spans(example):
+            column = 0 if span in golds else 1
+            golds.discard(span)
+            counts[i, column] += 1
+            per_type[span[2]][column] += 1
+        for _, _, label in golds:
+            counts[i, 2] += 1
+            per_type.setdefault(label, [0, 0, 0])[2] += 1
+    return counts, {label: per_type[label] for label in sorted(per_type)}
+
+
+def prf_from_counts(tp: int, fp: int, fn: int) -> Dict[str, float]:
+    """``{"precision", "recall", "f1"}`` from counts; undefined ratios are 0.0."""
+    return {
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+    }
+
+
+def _sentence_bounds(doc: Doc) -> List[Tuple[int, int]]:
+    if doc.has_annotation("SENT_START"):
+        return [(sent.start, sent.end) for sent in doc.sents if sent.end > sent.start]
+    return [(0, len(doc))] if len(doc) else []
+
+
+def example_sequences(example: Example) -> Dict[str, Any]:
+    """Gold and predicted IOB2 per GOLD sentence, for seqeval and the error analysis.
+
+    Gold: :func:`docs_to_sequences` of the reference. Predicted: the
+    :func:`aligned_entity_spans` written as IOB2 on the gold tokens; a span
+    overlapping an earlier one cannot be written and is dropped (counted in
+    ``"overlapping_dropped"``); a span crossing a gold sentence boundary is cut
+    there WITHOUT repair (counted in ``"crossing_sentences"``), so its part in
+    the next sentence starts with ``I-``: conlleval / seqeval's default mode
+    count it as a second entity, strict IOB2 does not.
+    Returns ``{"gold", "pred", "words", "sentences": [(start, end)],
+    "overlapping_dropped", "crossing_sentences"}``.
+    """
+    reference = example.y
+    bounds = _sentence_bounds(reference)
+    tags = [OUTSIDE] * len(reference)
+    dropped = crossing = 0
+    for start, end, label in aligned_entity_spans(example):
+        if any(tag != OUTSIDE for tag in tags[start:end]):
+            dropped += 1
+            continue
+        tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+        crossing += any(start < s < end for s, _ in bounds)
+    words = [token.text for token in reference]
+    return {
+        "gold": docs_to_sequences([reference]),
+        "pred": [tags[s:e] for s, e in bounds],
+        "words": [words[s:e] for s, e in bounds],
+        "sentences": bounds,
+        "overlapping_dropped": dropped,
+        "crossing_sentences": int(crossing),
+    }
+
+
+def doc_fingerprint(doc: Doc) -> str:
+    """Short hash of a document's words: checks two reports scored the same documents."""
+    text = "\x1f".join(token.text for token in doc)
+    return hashlib.sha1(text.encode("utf8")).hexdigest()[:16]
+
+
+def score_examples(
+    examples: Sequence[Example],
+    *,
+    n_examples: int = 5,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    """Every quality number of one evaluation, from Examples that hold predictions.
+
+    examples: ``Example(predicted, reference)`` per document, the predicted
+        doc already annotated by the pipeline (any tokenization).
+    Returns a JSON-able dict: ``"headline"`` (P/R/F1 from :func:`example_counts`
+    with its ``"definition"`` and bootstrap ``"ci"`` over documents),
+    ``"per_type"`` ({type: P/R/F1 + support}), ``"seqeval"`` (``"default"`` and
+    ``"strict"`` :func:`seqeval_report` s on the gold sentences),
+    ``"token_accuracy"``, ``"doc_counts"`` ([[tp, fp, fn]] per document),
+    ``"doc_fingerprints"``, ``"iob2_projection"`` (dropped / crossing spans),
+    ``"confusion"`` (token level, rows gold), ``"errors"`` (:func:`error_breakdown`
+    with ``"doc"``/``"sentence"``/``"text"`` on every example) and ``"data"`` sizes.
+    """
+    counts, per_type_counts = example_counts(examples)
+    gold_seqs: List[List[str]] = []
+    pred_seqs: List[List[str]] = []
+    words: List[List[str]] = []
+    where: List[Tuple[int, int]] = []
+    dropped = crossing = 0
+    for d, example in enumerate(examples):
+        seqs = example_sequences(example)
+        gold_seqs.extend(seqs["gold"])
+        pred_seqs.extend(seqs["pred"])
+        words.extend(seqs["words"])
+        where.extend((d, s) for s in range(len(seqs["gold"])))
+        dropped += seqs["overlapping_dropped"]
+        crossing += seqs["crossing_sentences"]
+    tp, fp, fn = (int(x) for x in counts.sum(axis=0))
+    headline: Dict[str, Any] = {**prf_from_counts(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn}
+    headline["definition"] = HEADLINE_DEFINITION
+    headline["ci"] = (
+        bootstrap_ci(counts, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        if len(examples) else None
+    )
+    per_type = {
+        label: {**prf_from_counts(*c), "support": c[0] + c[2], "tp": c[0], "fp": c[1], "fn": c[2]}
+        for label, c in per_type_counts.items()
+    }
+    seqeval = {mode: seqeval_report(gold_seqs, pred_seqs, mode=mode) for mode in MODES}
+    errors = error_breakdown(gold_seqs, pred_seqs, words=words, max_examples=n_examples)
+    for found in errors["examples"].values():
+        for example in found:
+            example["doc"], example["sentence"] = where[example["sequence"]]
+            start, end, _ = example["entity"]
+            example["text"] = " ".join(words[example["sequence"]][start:end])
+    return {
+        "headline": headline,
+        "per_type": per_type,
+        "seqeval": seqeval,
+        "token_accuracy": seqeval["default"]["token_accuracy"],
+        "doc_counts": counts.tolist(),
+        "doc_fingerprints": [doc_fingerprint(example.y) for example in examples],
+        "iob2_projection": {
+            "overlapping_dropped": dropped,
+            "crossing_sentences": crossing,
+            "note": (
+                "predicted entities mapped onto the gold tokens that overlap an earlier one "
+                "cannot be written as IOB2 (dropped from seqeval only); entities crossing a "
+                "gold sentence boundary are cut there. With both 0, seqeval's default-mode "
+                "F1 equals the headline F1."
+            ),
+        },
+        "confusion": confusion_matrix(gold_seqs, pred_seqs),
+        "errors": errors,
+        "data": {
+            "n_docs": len(examples),
+            "n_sentences": len(gold_seqs),
+            "n_words": sum(len(example.y) for example in examples),
+            "n_predicted_tokens": sum(len(example.x) for example in examples),
+            "n_entities": tp + fn,
+        },
+    }
+
+
+# ---------------------------------------------------------------------------
+# Evaluating a trained pipeline on a DocBin
+# ---------------------------------------------------------------------------
+class _CapturingScorer:
+    """Delegates to spaCy's Scorer and keeps the predicted Examples and the time they were done.
+
+    ``Language.evaluate`` copies the examples, runs ``nlp.pipe`` and then calls
+    ``scorer.score``: capturing there gives the exact predictions (and timing)
+    behind spaCy's scores without a second pass over the data.
+    """
+
+    def __init__(self, nlp: Any) -> None:
+        from spacy.scorer import Scorer
+
+        self.scorer = Scorer(nlp=nlp)
+        self.examples: List[Example] = []
+        self.done_at: Optional[float] = None
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        self.done_at = time.perf_counter()
+        self.examples = list(examples)
+        return self.scorer.score(self.examples, **kwargs)
+
+
+SPACY_SCORE_KEYS = ("token_acc", "ents_p", "ents_r", "ents_f", "ents_per_type", "speed")
+
+
+def read_train_time(path: Union[str, Path]) -> Dict[str, Any]:
+    """``{"seconds", "source"}`` from a JSON file holding ``{"seconds": float, ...}``.
+
+    A missing file gives ``{"seconds": None, "source": None}``. GNU time's
+    ``-f '{"seconds": %e, ...}' -o FILE`` writes such a file (a failed command
+    adds a line before it, which is skipped). Anything else raises ValueError.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {"seconds": None, "source": None}
+    lines = [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+    json_lines = [line for line in lines if line.lstrip().startswith("{")]
+    try:
+        data = json.loads(json_lines[-1]) if json_lines else None
+        seconds = float(data["seconds"])  # type: ignore[index]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path}: expected JSON with a number under 'seconds', e.g. "
+            f'{{"seconds": 1234.5}}, got {path.read_text(encoding="utf8")[:200]!r} ({err})'
+        ) from err
+    return {"seconds": seconds, "source": str(path), **{k: v for k, v in data.items() if k != "seconds"}}
+
+
+def pipeline_summary(nlp: Any, pipeline_dir: Union[str, Path], encoder_label: Optional[str] = None) -> Dict[str, Any]:
+    """Name, components (name -> factory), head, and the encoder behind the transformer."""
+    factories = {name: nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
+    heads = [name for name, factory in factories.items() if factory not in ("transformer", "tok2vec")]
+    encoder: Dict[str, Any] = {"label": encoder_label, "config_name": None}
+    if "transformer" in factories.values():
+        name = next(n for n, f in factories.items() if f == "transformer")
+        encoder["config_name"] = nlp.config["components"][name]["model"].get("name")
+        hf_model = getattr(nlp.get_pipe(name).model, "transformer", None)
+        config = getattr(hf_model, "config", None)
+        if config is not None:
+            encoder.update(
+                model_type=getattr(config, "model_type", None),
+                num_hidden_layers=getattr(config, "num_hidden_layers", None),
+                hidden_size=getattr(config, "hidden_size", None),
+                n_parameters=int(sum(p.numel() for p in hf_model.parameters())),
+            )
+    if not encoder["label"]:
+        encoder["label"] = encoder["config_name"]
+    return {
+        "path": str(pipeline_dir),
+        "name": f"{nlp.meta.get('lang', '')}_{nlp.meta.get('name', '')}",
+        "version": nlp.meta.get("version"),
+        "spacy_version": nlp.meta.get("spacy_version"),
+        "components": factories,
+        "head": heads[-1] if heads else None,
+        "encoder": encoder,
+    }
+
+
+def evaluate_pipeline(
+    pipeline_dir: Union[str, Path],
+    data_path: Union[str, Path],
+    *,
+    name: str,
+    split: str = "test",
+    gpu_id: int = -1,
+    n_examples: int = 5,
+    n_resamples: int = 1000,
+    train_time_path: Optional[Union[str, Path]] = None,
+    encoder_label: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Load a pipeline, score it on a DocBin like ``spacy evaluate``, measure it.
+
+    The data is read as ``spacy evaluate`` reads it (``Corpus(gold_preproc=False)``,
+    the pipeline sees ``nlp.make_doc(text)``) and scored with ``nlp.evaluate`` in
+    ONE pass, timed with ``time.perf_counter`` (tokenization + ``nlp.pipe`` at
+    ``nlp.batch_size``; words/s counts the gold words). The predictions of that
+    pass feed :func:`score_examples`. Peak RSS is this process's so far (model
+    load + inference). ``train_time_path`` defaults to ``train_time.json`` next
+    to the pipeline folder (``training/RUN/HEAD/``); missing means unknown.
+    Returns the metrics dict written to ``{split}_metrics.json`` (with
+    ``"confusion"`` and ``"errors"`` in it, written to files by the report module).
+    """
+    import spacy
+    from spacy.training import Corpus
+    from spacy.util import fix_random_seed
+
+    from .benchmark_utils import dir_size_mb, hardware_info, peak_rss_mb
+
+    pipeline_dir, data_path = Path(pipeline_dir), Path(data_path)
+    for path, what in ((pipeline_dir, "pipeline folder"), (data_path, "DocBin (.spacy) file")):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: expected a {what}, found nothing")
+    fix_random_seed(0)  # as `spacy evaluate` does
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(pipeline_dir)
+    examples = list(Corpus(data_path, gold_preproc=False)(nlp))
+    scorer = _CapturingScorer(nlp)
+    started = time.perf_counter()
+    spacy_scores = nlp.evaluate(examples, scorer=scorer)  # type: ignore[arg-type]
+    seconds = (scorer.done_at or time.perf_counter()) - started
+    quality = score_examples(scorer.examples, n_examples=n_examples, n_resamples=n_resamples)
+    n_words = quality["data"]["n_words"]
+    train_time = read_train_time(
+        train_time_path if train_time_path is not None else pipeline_dir.parent / "train_time.json"
+    )
+    return {
+        "schema": METRICS_SCHEMA,
+        "name": name,
+        "split": split,
+        **{key: quality[key] for key in ("headline", "per_type", "seqeval", "token_accuracy")},
+        "spacy": {key: spacy_scores.get(key) for key in SPACY_SCORE_KEYS},
+        "doc_counts": quality["doc_counts"],
+        "iob2_projection": quality["iob2_projection"],
+        "errors_summary": quality["errors"]["counts"],
+        "speed": {
+            "words_per_second": n_words / seconds if seconds > 0 else None,
+            "seconds": seconds,
+            "n_words": n_words,
+            "batch_size": nlp.batch_size,
+            "device": "gpu" if gpu_id >= 0 else "cpu",
+            "spacy_speed": spacy_scores.get("speed"),
+            "definition": (
+                "gold words / wall time (time.perf_counter) of nlp.evaluate's pass: spaCy "
+                "tokenization + nlp.pipe at batch_size docs, one run, first batch included"
+            ),
+        },
+        "resources": {
+            "peak_rss_mb": peak_rss_mb(),
+            "model_size_mb": dir_size_mb(pipeline_dir),
+        },
+        "training": train_time,
+        "hardware": hardware_info(gpu_id),
+        "pipeline": pipeline_summary(nlp, pipeline_dir, encoder_label),
+        "data": {"path": str(data_path), **quality["data"], "doc_fingerprints": quality["doc_fingerprints"]},
+        "confusion": quality["confusion"],
+        "errors": quality["errors"],
     }

@@ -40,3 +40,35 @@ def test_smoke_workflow_trains_and_evaluates_both_heads(smoke_project, head):
         metrics = json.loads((smoke_project / "reports" / "smoke" / head / f"{split}_spacy.json").read_text())
         assert 0.0 <= metrics["ents_f"] <= 1.0
         assert "ents_per_type" in metrics
+
+
+@pytest.mark.slow
+def test_smoke_workflow_writes_the_comparison(smoke_project):
+    from PIL import Image
+
+    reports = smoke_project / "reports" / "smoke"
+    comparison = json.loads((reports / "comparison.json").read_text())
+    assert set(comparison["systems"]) == {"ner", "token_classifier"}
+    for head, system in comparison["systems"].items():
+        for split in ("dev", "test"):
+            spacy_scores = json.loads((reports / head / f"{split}_spacy.json").read_text())
+            # `spacy evaluate` writes null when neither gold nor prediction has an entity
+            assert system[f"{split}_f1"] == pytest.approx(spacy_scores["ents_f"] or 0.0, abs=0.001)
+            low, high = system[f"{split}_f1_ci"]
+            assert 0.0 <= low <= high <= 1.0
+        metrics = json.loads((reports / head / "test_metrics.json").read_text())
+        assert len(metrics["doc_counts"]) == metrics["data"]["n_docs"] == 12
+        assert metrics["seqeval"]["default"]["label"] == "conlleval-compatible (seqeval default)"
+    assert comparison["splits"]["test"]["paired_bootstrap"][0]["a"] == "ner"
+    assert "ner" in comparison["verdict"] and "token_classifier" in comparison["verdict"]
+    markdown = (reports / "comparison.md").read_text()
+    assert markdown.startswith("# Which NER head? ner vs token_classifier")
+    pngs = [reports / "comparison.png"] + [
+        reports / head / f"{split}_confusion.png" for head in ("ner", "token_classifier") for split in ("dev", "test")
+    ]
+    for png in pngs:
+        with Image.open(png) as image:
+            image.verify()
+        with Image.open(png) as image:
+            assert image.format == "PNG"
+            assert png.stat().st_size > 10_000 or max(image.size) > 300, png
