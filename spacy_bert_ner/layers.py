@@ -9,7 +9,7 @@ from thinc.api import Model
 from thinc.types import Floats2d, Ints1d
 from transformers.file_utils import ModelOutput
 
-from .alignment import first_piece_indices
+from .alignment import select_first_pieces
 
 
 @registry.layers("spacy-bert-ner.first_subword_pool.v1")
@@ -39,11 +39,8 @@ def _hidden_state(trf_data: TransformerData):
 
 
 def _selected_pieces(trf_data: TransformerData, padded_length: int) -> numpy.ndarray:
-    align = trf_data.align
-    lengths = getattr(trf_data.wordpieces, "lengths", None)
-    return first_piece_indices(
-        numpy.asarray(align.dataXd), numpy.asarray(align.lengths), padded_length, lengths
-    )
+    """Each token's first piece by HF's ``word_ids()`` rule (see ``alignment``)."""
+    return select_first_pieces(trf_data, padded_length)
 
 
 def _pool_forward(
