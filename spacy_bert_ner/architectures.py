@@ -18,6 +18,7 @@ from thinc.api import (
     Relu,
     Softmax_v2,
     chain,
+    concatenate,
     with_array,
 )
 from spacy.ml.featureextractor import FeatureExtractor
@@ -49,6 +50,7 @@ def build_token_classifier_v1(
     pos_width: int = 0,
     use_crf: bool = False,
     nO: Optional[int] = None,
+    shape_width: int = 0,
 ) -> Model[List[Doc], List[Floats2d]]:
     """HuggingFace's token-classification head over first-subword vectors.
 
@@ -59,6 +61,8 @@ def build_token_classifier_v1(
     hidden_width: 0 is HF's head exactly; > 0 adds a hidden layer (seed 003).
     hidden_activation: "tanh", "relu" or "none" (a linear bottleneck).
     pos_width: > 0 concatenates an embedding of ``token.tag_`` (seed 001).
+    shape_width: > 0 concatenates an embedding of ``token.shape_`` ("Xxxxx",
+        "XXX", "dd"), which gives an uncased encoder the casing it cannot see.
     Tokens with no wordpiece get an all-zero output row (see layers.py).
     """
     if use_crf:
@@ -68,13 +72,7 @@ def build_token_classifier_v1(
     scorer = with_array(
         chain(*_hidden_layers(hidden_width, hidden_activation, dropout), output_layer)
     )
-    pos_embed = None
-    if pos_width > 0:
-        pos_embed = chain(
-            FeatureExtractor(["TAG"]),
-            with_array(HashEmbed(nO=pos_width, nV=256, column=0, seed=17)),
-        )
-    model = with_unaligned_mask(tok2vec, scorer, pos_embed)
+    model = with_unaligned_mask(tok2vec, scorer, token_feature_embed(pos_width, shape_width))
     if use_crf:
         crf = crf_transitions(nO=nO)
         model = chain(model, crf)
@@ -83,6 +81,34 @@ def build_token_classifier_v1(
     model.set_ref("output_layer", output_layer)
     model.attrs["use_crf"] = use_crf
     return model
+
+
+@registry.architectures("spacy-bert-ner.WithTokenFeatures.v1")
+def build_with_token_features_v1(
+    *, tok2vec: Model[List[Doc], List[Floats2d]], pos_width: int = 0, shape_width: int = 0
+) -> Model[List[Doc], List[Floats2d]]:
+    """``tok2vec`` with the same POS / word-shape embeddings appended as the token classifier's.
+
+    Wrap a ``TransformerListener`` in it to give spaCy's ``ner`` exactly the
+    features the ``token_classifier`` gets, so the two heads stay comparable.
+    """
+    features = token_feature_embed(pos_width, shape_width)
+    if features is None:
+        return tok2vec
+    return concatenate(tok2vec, features)
+
+
+def token_feature_embed(pos_width: int, shape_width: int) -> Optional[Model[List[Doc], List[Floats2d]]]:
+    """Hash embeddings of ``token.tag_`` and ``token.shape_``, concatenated; None when both widths are 0."""
+    specs = [(attr, width, rows) for attr, width, rows in (("TAG", pos_width, 256), ("SHAPE", shape_width, 1000)) if width > 0]
+    if not specs:
+        return None
+    embeds = [
+        HashEmbed(nO=width, nV=rows, column=column, seed=17 + column)
+        for column, (_, width, rows) in enumerate(specs)
+    ]
+    table = embeds[0] if len(embeds) == 1 else concatenate(*embeds)
+    return chain(FeatureExtractor([attr for attr, _, _ in specs]), with_array(table))
 
 
 def hf_classifier_init(ops, shape) -> Floats2d:

@@ -5,7 +5,7 @@ the logic lives in the modules it calls.
 """
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -122,8 +122,8 @@ def export_hf_cmd(
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote {summary['architecture']} to {summary['output_dir']}")
     msg.text(f"labels: {', '.join(summary['tags'])}; files: {', '.join(summary['files'])}")
-    if summary["note"]:
-        msg.warn(summary["note"])
+    for note in summary["notes"]:
+        msg.warn(note)
 
 
 @app.command("export-onnx")
@@ -146,6 +146,89 @@ def export_onnx_cmd(
         f"inputs: {', '.join(summary['inputs'])}; output: logits over {len(summary['labels'])} labels; "
         f"ONNX Runtime vs PyTorch max |diff| {summary['max_abs_diff']:.2e} (<= {summary['atol']:g})"
     )
+
+
+@app.command(
+    "train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def train_cmd(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Training config (configs/*.cfg)"),
+    output_path: Path = typer.Option(..., "--output", "-o", help="Output folder (model-best, model-last, train_time.json)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="-1 = CPU; N = GPU N"),
+) -> None:
+    """`spacy train` with the same overrides (--paths.train ...), also writing train_time.json."""
+    from spacy.cli._util import parse_config_overrides
+
+    from .training import train_timed
+
+    record = train_timed(config_path, output_path, parse_config_overrides(ctx.args), gpu_id=gpu_id)
+    per_epoch = record["seconds_per_epoch"]
+    epoch_text = f", {per_epoch:,.0f} s per epoch over {record['epochs']:.2f} epochs" if per_epoch else ""
+    msg.good(f"Trained in {record['seconds']:,.0f} s{epoch_text}; wrote {output_path / 'train_time.json'}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder (e.g. training/RUN/ner/model-best)"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy), read as `spacy evaluate` reads it"),
+    output_dir: Path = typer.Argument(..., help="Folder for {split}_metrics.json, _confusion.json/.png, _errors.json/.md"),
+    name: str = typer.Option("ner", help="System name used in the report"),
+    split: str = typer.Option("test", help="Split name, used in file names"),
+    gpu_id: int = typer.Option(-1, help="-1 = CPU; N = GPU N"),
+    n_examples: int = typer.Option(5, help="Example sentences per error category"),
+    n_resamples: int = typer.Option(1000, help="Bootstrap resamples for the F1 CI"),
+    train_time: Optional[Path] = typer.Option(None, help='JSON {"seconds": ...} (default: train_time.json beside PIPELINE_DIR)'),
+    encoder: Optional[str] = typer.Option(None, help="Encoder name to report (default: from the pipeline config)"),
+) -> None:
+    """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
+    from .evaluation import evaluate_pipeline
+    from .report import write_evaluation
+
+    try:
+        metrics = evaluate_pipeline(
+            pipeline_dir, data_path, name=name, split=split, gpu_id=gpu_id, n_examples=n_examples,
+            n_resamples=n_resamples, train_time_path=train_time, encoder_label=encoder,
+        )
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_evaluation(metrics, output_dir)
+    head, ci = metrics["headline"], metrics["headline"]["ci"]
+    ci_text = f" (95% CI {100 * ci['low']:.2f}..{100 * ci['high']:.2f})" if ci else ""
+    msg.good(f"{name} on {split}: F1 {100 * head['f1']:.2f}{ci_text}, P {100 * head['precision']:.2f}, R {100 * head['recall']:.2f}")
+    msg.text(
+        f"seqeval default {100 * metrics['seqeval']['default']['f1']:.2f}, strict IOB2 "
+        f"{100 * metrics['seqeval']['strict']['f1']:.2f}; {metrics['speed']['words_per_second']:,.0f} words/s; "
+        f"wrote {', '.join(p.name for p in paths.values())} to {output_dir}"
+    )
+
+
+@app.command("compare")
+def compare_cmd(
+    report_dir: Path = typer.Argument(..., help="Folder for comparison.json/.md/.png"),
+    system: List[str] = typer.Option(..., help="NAME=DIR with {split}_metrics.json; NAME=DIR1,DIR2,... for several seeds. Repeat per system"),
+    split: str = typer.Option("test", help="Headline split; other splits every folder has are shown too"),
+    n_resamples: int = typer.Option(1000, help="Bootstrap resamples (CIs and the paired test)"),
+    seed: int = typer.Option(0, help="Bootstrap random seed"),
+    train_seconds: List[str] = typer.Option([], help="NAME=SECONDS training time, overriding train_time.json"),
+) -> None:
+    """Head-to-head report: F1 with CIs, paired bootstrap, per type, speed, size, verdict."""
+    from .report import build_comparison, load_reports, parse_seconds_option, parse_system_option, write_comparison
+
+    try:
+        systems = dict(parse_system_option(value) for value in system)
+        seconds = dict(parse_seconds_option(value) for value in train_seconds)
+        comparison = build_comparison(
+            load_reports(systems, headline_split=split), headline_split=split,
+            n_resamples=n_resamples, seed=seed, train_seconds=seconds,
+        )
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_comparison(comparison, report_dir)
+    msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
+    msg.text(comparison["verdict"])
+    for warning in comparison["warnings"]:
+        msg.warn(warning)
 
 
 def _print_json(data: object) -> None:

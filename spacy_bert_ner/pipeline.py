@@ -43,6 +43,7 @@ hidden_width = 0
 hidden_activation = "tanh"
 dropout = 0.1
 pos_width = 0
+shape_width = 0
 use_crf = false
 nO = null
 

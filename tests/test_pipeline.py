@@ -130,12 +130,14 @@ def test_nlp_to_bytes_round_trip(trained, tiny_bert_dir):
         {"model": {"hidden_width": 16, "hidden_activation": "relu"}},
         {"model": {"hidden_width": 16, "hidden_activation": "none"}},
         {"model": {"pos_width": 8}},
+        {"model": {"shape_width": 8}},
+        {"model": {"pos_width": 8, "shape_width": 8}},
         {"model": {"use_crf": True}},
         {"class_weighting": "balanced"},
         {"class_weighting": "sqrt_balanced"},
         {"decoding": "repair"},
     ],
-    ids=["tanh", "relu", "linear", "pos", "crf", "balanced", "sqrt-balanced", "repair"],
+    ids=["tanh", "relu", "linear", "pos", "shape", "pos+shape", "crf", "balanced", "sqrt-balanced", "repair"],
 )
 def test_head_options_train_and_predict(tiny_bert_dir, head_config):
     nlp = build_pipeline(tiny_bert_dir, **head_config)
@@ -224,3 +226,33 @@ def test_fresh_process_load_and_spacy_evaluate(trained, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"ents_p", "ents_r", "ents_f", "ents_per_type"} <= set(metrics)
     assert set(metrics["ents_per_type"]) <= {"LOC", "MISC", "ORG", "PER"}
+
+
+def test_ner_with_token_features_trains_and_round_trips(tiny_bert_dir):
+    """spaCy's ner gets the same shape features through WithTokenFeatures.v1."""
+    tok2vec = {
+        "@architectures": "spacy-bert-ner.WithTokenFeatures.v1",
+        "shape_width": 8,
+        "tok2vec": {
+            "@architectures": "spacy-transformers.TransformerListener.v1",
+            "grad_factor": 1.0,
+            "pooling": {"@layers": "reduce_mean.v1"},
+        },
+    }
+    nlp = build_pipeline(tiny_bert_dir, head="ner", model={
+        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+        "extra_state_tokens": False, "hidden_width": 16, "maxout_pieces": 2,
+        "use_upper": False, "tok2vec": tok2vec,
+    })
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    first = last = None
+    for step in range(6):
+        losses = nlp.update(examples, sgd=optimizer)
+        first = losses["ner"] if first is None else first
+        last = losses["ner"]
+    assert last < first
+    text = "Peter Blackburn visited Brussels ."
+    fresh = build_pipeline(tiny_bert_dir, head="ner", model=nlp.config["components"]["ner"]["model"])
+    fresh.from_bytes(nlp.to_bytes())
+    assert [(e.text, e.label_) for e in fresh(text).ents] == [(e.text, e.label_) for e in nlp(text).ents]
