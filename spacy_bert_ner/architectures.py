@@ -24,7 +24,7 @@ from thinc.api import (
 from spacy.ml.featureextractor import FeatureExtractor
 from thinc.types import Floats2d
 
-from .layers import crf_transitions, first_subword_pool, with_unaligned_mask
+from .layers import concat_rows, crf_transitions, first_subword_pool, with_unaligned_mask
 
 Activation = Literal["tanh", "relu", "none"]
 
@@ -95,7 +95,7 @@ def build_with_token_features_v1(
     features = token_feature_embed(pos_width, shape_width)
     if features is None:
         return tok2vec
-    return concatenate(tok2vec, features)
+    return concat_rows(tok2vec, features)
 
 
 def token_feature_embed(pos_width: int, shape_width: int) -> Optional[Model[List[Doc], List[Floats2d]]]:

@@ -3,8 +3,10 @@
 Everything here describes the machine or the process it runs in; nothing
 changes state. Numbers are plain floats/ints so they go straight into JSON.
 """
+import json
 import os
 import platform
+import secrets
 import resource
 import sys
 from pathlib import Path
@@ -78,3 +80,21 @@ def dir_size_mb(path: Union[str, Path]) -> float:
             if not file_path.is_symlink():
                 total += file_path.stat().st_size
     return total / 1e6
+
+
+def write_json_atomic(path: Union[str, Path], data: Dict[str, Any]) -> None:
+    """Write ``data`` as JSON next to ``path`` in a temp file, then ``os.replace`` it in."""
+    path = Path(path)
+    text = json.dumps(data, indent=2) + "\n"  # fails before anything is written
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -53,9 +53,9 @@ def convert_cmd(
 
 @app.command("encoder")
 def encoder_cmd(
-    name: str = typer.Argument(..., help="tiny-bert, all-MiniLM-L6-v2, a local folder or a hub name"),
+    name: str = typer.Argument(..., help="all-MiniLM-L6-v2, tiny-bert / tiny-distilbert / tiny-roberta / tiny-deberta-v3 / tiny-xlm-roberta, a local folder or a hub name"),
     output_dir: Path = typer.Argument(..., help="Where to write the model folder"),
-    words_file: Optional[Path] = typer.Option(None, help="CoNLL file whose words make tiny-bert's vocab"),
+    words_file: Optional[Path] = typer.Option(None, help="CoNLL file whose words make a tiny-* encoder's vocab"),
 ) -> None:
     """Put an encoder folder in place for training (offline when possible)."""
     from .encoders import prepare_encoder
@@ -148,6 +148,34 @@ def export_onnx_cmd(
     )
 
 
+@app.command("summary")
+def summary_cmd(
+    output_dir: Path = typer.Argument(..., help="Folder for summary.json and summary.md (e.g. reports/conll2003)"),
+    head: List[str] = typer.Option(..., help="NAME=DIR holding {test,dev}_metrics.json. Repeat per head"),
+    hf_recipe: Optional[Path] = typer.Option(None, help="The HF Trainer recipe's JSON (scripts/hf_trainer_recipe.py)"),
+    command: List[str] = typer.Option([], help="NAME=COMMAND that reproduces a number. Repeat"),
+) -> None:
+    """Collect a run's headline numbers into summary.json (+ the README table as summary.md)."""
+    from .summary import build_summary, write_summary
+
+    try:
+        heads = dict(_split_pair(value, "--head") for value in head)
+        commands = dict(_split_pair(value, "--command") for value in command)
+        summary = build_summary(heads, hf_recipe, commands)
+    except (OSError, ValueError, KeyError) as err:
+        msg.fail(f"summary: {err}", exits=1)
+    paths = write_summary(summary, list(heads), output_dir)
+    msg.good(f"Wrote {paths['json']} and {paths['md']}")
+    typer.echo(paths["md"].read_text(encoding="utf8"))
+
+
+def _split_pair(value: str, option: str) -> tuple:
+    name, sep, rest = value.partition("=")
+    if not sep or not name or not rest:
+        raise ValueError(f"{option} expects NAME=VALUE, got {value!r}")
+    return name, rest
+
+
 @app.command(
     "train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
 )
@@ -229,6 +257,45 @@ def compare_cmd(
     msg.text(comparison["verdict"])
     for warning in comparison["warnings"]:
         msg.warn(warning)
+
+
+@app.command("benchmark")
+def benchmark_cmd(
+    tc: Optional[Path] = typer.Option(None, "--tc", help="Trained token_classifier pipeline folder"),
+    ner: Optional[Path] = typer.Option(None, "--ner", help="Trained ner pipeline folder"),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="HF encoder folder for hf_pipeline and bare_forward (random head)"),
+    data: Path = typer.Option(..., "--data", help="Gold DocBin (.spacy), e.g. corpus/conll2003/test.spacy"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for speed.json/.md/.png"),
+    repeats: int = typer.Option(3, help="Timed passes per system (interleaved); medians are reported"),
+    max_words: int = typer.Option(0, help="Only the first N words of the data (0: all)"),
+    batch_size: Optional[int] = typer.Option(None, help="nlp.pipe batch size in docs (default: the pipeline's)"),
+    hf_batch_size: int = typer.Option(32, help="hf_pipeline batch size (sentences)"),
+    bare_batch_size: int = typer.Option(64, help="bare_forward batch size (sentences)"),
+    bare_sort_by: str = typer.Option("wordpieces", help="bare_forward sorts sentences by wordpieces or words"),
+    threads: Optional[int] = typer.Option(None, help="torch.set_num_threads (default: torch's)"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="Also time the token_classifier with int8 dynamic quantization (and its F1)"),
+    rss: str = typer.Option("subprocess", help="Peak RSS: subprocess (per system, fresh process), process (this process so far) or none"),
+    train_time: List[str] = typer.Option([], "--train-time", help="NAME=PATH of a train_time.json; repeat per system"),
+    hf_recipe: Optional[Path] = typer.Option(None, "--hf-recipe", help="The HF recipe's JSON (train seconds and epochs)"),
+) -> None:
+    """Inference speed of the pipelines, HF's pipeline and the bare encoder on the same words."""
+    from .speed import BenchmarkSpec, markdown_table, parse_named_path, run_benchmark, write_outputs
+
+    try:
+        spec = BenchmarkSpec(
+            data_path=str(data), tc_dir=str(tc) if tc else None, ner_dir=str(ner) if ner else None,
+            encoder_dir=str(encoder) if encoder else None, max_words=max_words, repeats=repeats,
+            int8=int8 and tc is not None, spacy_batch_size=batch_size, hf_batch_size=hf_batch_size,
+            bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
+        )
+        result = run_benchmark(
+            spec, train_times=dict(parse_named_path(value) for value in train_time), hf_recipe=hf_recipe,
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_outputs(result, output_dir)
+    typer.echo(markdown_table(result).split("## Definitions")[0].rstrip())
+    msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
 
 
 def _print_json(data: object) -> None:

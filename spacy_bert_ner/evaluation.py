@@ -656,10 +656,15 @@ def read_train_time(path: Union[str, Path]) -> Dict[str, Any]:
     path = Path(path)
     if not path.exists():
         return {"seconds": None, "source": None}
-    lines = [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
-    json_lines = [line for line in lines if line.lstrip().startswith("{")]
+    text = path.read_text(encoding="utf8")
     try:
-        data = json.loads(json_lines[-1]) if json_lines else None
+        data = json.loads(text)
+    except ValueError:  # GNU time: an error line, then one line of JSON
+        json_lines = [line for line in text.splitlines() if line.lstrip().startswith("{")]
+        data = None
+    try:
+        if data is None:
+            data = json.loads(json_lines[-1]) if json_lines else None
         seconds = float(data["seconds"])  # type: ignore[index]
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(

@@ -20,10 +20,8 @@ length limit) is predicted ``O`` and counted, never skipped.
 :func:`run_recipe` writes one JSON with the scores, timings, hardware,
 versions, hyperparameters and the data files' sha256.
 """
-import json
 import os
 import platform
-import secrets
 import shlex
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy
 
 from .alignment import NO_PIECE, hf_first_subword_labels, hf_first_subword_positions
+from .benchmark_utils import write_json_atomic
 from .datasets import sha256_of
 from .evaluation import doc_to_iob2, seqeval_report
 from .tags import OUTSIDE, bio_repair, make_iob2_labels, split_tag
@@ -475,21 +474,3 @@ def run_recipe(
     }
     write_json_atomic(output_json, result)
     return result
-
-
-def write_json_atomic(path: PathLike, data: Dict[str, Any]) -> None:
-    """Write ``data`` as JSON next to ``path`` in a temp file, then ``os.replace`` it in."""
-    path = Path(path)
-    text = json.dumps(data, indent=2) + "\n"  # fails before anything is written
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
-        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

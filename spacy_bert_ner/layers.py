@@ -147,6 +147,45 @@ def _mask_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
     model.layers[1].initialize(X=Xs, Y=Y)
 
 
+def concat_rows(
+    tok2vec: Model[List[Doc], List[Floats2d]], features: Model[List[Doc], List[Floats2d]]
+) -> Model[List[Doc], List[Floats2d]]:
+    """Per doc, ``tok2vec``'s rows with ``features``' rows appended.
+
+    Like thinc's ``concatenate``, but an empty doc (for which a transformer
+    listener returns a 0 x 0 array) gets a 0 x (both widths) array instead of
+    a shape error, so ``nlp.pipe(["", "text"])`` works.
+    """
+    return Model(
+        "concat_rows", _concat_rows_forward, init=_concat_rows_init, layers=[tok2vec, features], dims={"nO": None}
+    )
+
+
+def _concat_rows_forward(model: Model, docs: List[Doc], is_train: bool):
+    Xs, backprop_tok2vec = model.layers[0](docs, is_train)
+    Es, backprop_features = model.layers[1](docs, is_train)
+    ops = model.ops
+    widths = [X.shape[1] for X in Xs if X.shape[0]]
+    width = widths[0] if widths else (model.layers[0].get_dim("nO") if model.layers[0].has_dim("nO") else 0)
+    Ys = [ops.xp.hstack((X if X.shape[0] else ops.alloc2f(0, width), E)) for X, E in zip(Xs, Es)]
+
+    def backprop(dYs: List[Floats2d]):
+        backprop_features([ops.xp.ascontiguousarray(dY[:, width:]) for dY in dYs])
+        return backprop_tok2vec([
+            ops.xp.ascontiguousarray(dY[:, :width]) if X.shape[0] else ops.alloc2f(*X.shape)
+            for X, dY in zip(Xs, dYs)
+        ])
+
+    return Ys, backprop
+
+
+def _concat_rows_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    for layer in model.layers:
+        layer.initialize(X=X)
+    if all(layer.has_dim("nO") for layer in model.layers):
+        model.set_dim("nO", sum(layer.get_dim("nO") for layer in model.layers))
+
+
 @registry.layers("spacy-bert-ner.crf_transitions.v1")
 def crf_transitions(nO=None) -> Model[List[Floats2d], List[Floats2d]]:
     """Holds a linear-chain CRF's transition, start and end scores.

@@ -214,6 +214,14 @@ def build_comparison(
     Per pair of systems and split: a paired bootstrap of the F1 difference on
     the same documents, and a verdict sentence. Raises ValueError when the
     systems were not scored on the same documents in the same order.
+
+    Several encoders (N encoders x heads): each system is placed in an
+    (encoder, head) row (:func:`encoder_and_head`: ``"bert/ner"`` ->
+    ``("bert", "ner")``; a name without ``/`` takes the metrics'
+    ``pipeline.encoder.label`` and ``pipeline.head``), the rows are listed
+    grouped by encoder under ``"encoder_head"``, every pair says whether it
+    shares the encoder or the head, and the verdict weighs head against head
+    within each encoder.
     """
     names = list(reports)
     if len(names) < 2:
@@ -225,6 +233,7 @@ def build_comparison(
     unknown = sorted(set(train_seconds) - set(names))
     if unknown:
         raise ValueError(f"--train-seconds names {unknown} are not systems {names}")
+    keys = {name: encoder_and_head(name, _first_run({name: reports[name]}, headline_split)) for name in names}
     per_split: Dict[str, Dict[str, Any]] = {}
     for split in splits:
         runs = {name: list(reports[name][split]) for name in names}
@@ -237,10 +246,16 @@ def build_comparison(
         pairs = []
         for a, b in combinations(names, 2):
             test = paired_bootstrap(pooled[a], pooled[b], n_resamples=n_resamples, confidence=confidence, seed=seed)
-            pairs.append({"a": a, "b": b, **test, "verdict": _pair_verdict(a, b, test, split, scores)})
+            pairs.append({
+                "a": a, "b": b, **test, "verdict": _pair_verdict(a, b, test, split, scores),
+                "same_encoder": keys[a][0] == keys[b][0], "same_head": keys[a][1] == keys[b][1],
+            })
         per_split[split] = {"n_docs": scores[names[0]]["n_docs"], "systems": scores, "paired_bootstrap": pairs}
     systems = {name: _system_summary(name, reports[name], per_split, headline_split, train_seconds) for name in names}
-    warnings = _warnings(systems, per_split)
+    for name in names:
+        systems[name]["row"] = {"encoder": keys[name][0], "head": keys[name][1]}
+    encoder_head = _encoder_head_table(systems, per_split, headline_split)
+    warnings = _warnings(systems, per_split, n_encoders=len(encoder_head["encoders"]))
     comparison = {
         "schema": COMPARISON_SCHEMA,
         "headline_split": headline_split,
@@ -253,6 +268,7 @@ def build_comparison(
         "systems": systems,
         "splits": per_split,
         "hardware": {name: systems[name]["hardware"] for name in names},
+        "encoder_head": encoder_head,
         "warnings": warnings,
     }
     comparison["verdict"] = _verdict(comparison)
@@ -261,6 +277,51 @@ def build_comparison(
 
 def _first_run(reports: Reports, split: str) -> Mapping[str, Any]:
     return next(iter(reports.values()))[split][0]
+
+
+def encoder_and_head(name: str, metrics: Mapping[str, Any]) -> Tuple[str, str]:
+    """The (encoder, head) row of a system in the encoder x head table.
+
+    ``"bert/ner"`` -> ``("bert", "ner")`` (split at the last ``/``, so
+    ``"microsoft/deberta-v3-base/ner"`` works too); a name without ``/`` takes
+    the metrics' ``pipeline.encoder.label`` (what ``evaluate --encoder`` wrote)
+    and ``pipeline.head``.
+    """
+    encoder, sep, head = name.rpartition("/")
+    if sep and encoder.strip() and head.strip():
+        return encoder.strip(), head.strip()
+    pipeline = metrics.get("pipeline") or {}
+    label = (pipeline.get("encoder") or {}).get("label")
+    return str(label or "unknown encoder"), str(pipeline.get("head") or name)
+
+
+def _encoder_head_table(
+    systems: Mapping[str, Mapping[str, Any]], per_split: Mapping[str, Mapping[str, Any]], headline_split: str
+) -> Dict[str, Any]:
+    """Rows (one per system) grouped by encoder, in the order encoders first appear."""
+    encoders: List[str] = []
+    for system in systems.values():
+        if system["row"]["encoder"] not in encoders:
+            encoders.append(system["row"]["encoder"])
+    splits = [headline_split] + [split for split in per_split if split != headline_split]
+    rows = []
+    for encoder in encoders:
+        for name, system in systems.items():
+            if system["row"]["encoder"] != encoder:
+                continue
+            rows.append({
+                "encoder": encoder,
+                "head": system["row"]["head"],
+                "system": name,
+                "encoder_label": (system["encoder"] or {}).get("label"),
+                "f1": {split: per_split[split]["systems"][name]["f1"] for split in splits},
+                "f1_std": {split: per_split[split]["systems"][name]["f1_std"] for split in splits},
+                "n_runs": system["n_runs"],
+                "words_per_second": system["words_per_second"],
+                "model_size_mb": system["model_size_mb"],
+                "peak_rss_mb": system["peak_rss_mb"],
+            })
+    return {"encoders": encoders, "splits": splits, "rows": rows}
 
 
 def _check_runs(runs: Mapping[str, Sequence[Mapping[str, Any]]], split: str) -> None:
@@ -398,14 +459,21 @@ def _system_summary(
     }
 
 
-def _warnings(systems: Mapping[str, Mapping[str, Any]], per_split: Mapping[str, Mapping[str, Any]]) -> List[str]:
+def _warnings(
+    systems: Mapping[str, Mapping[str, Any]], per_split: Mapping[str, Mapping[str, Any]], *, n_encoders: int = 1
+) -> List[str]:
     warnings: List[str] = []
     hardware = {json.dumps({k: s["hardware"].get(k) for k in ("cpu", "cores", "torch_threads", "gpu")}, sort_keys=True)
                 for s in systems.values()}
     if len(hardware) > 1:
         warnings.append("the systems were timed on different hardware or thread settings: compare speeds with care")
     encoders = {json.dumps(s["encoder"], sort_keys=True) for s in systems.values()}
-    if len(encoders) > 1:
+    if n_encoders > 1:
+        warnings.append(
+            f"the systems use different encoders ({n_encoders}): compare heads within an encoder "
+            "(the encoder x head table; the verdict's head-to-head tests pair systems of the same encoder)"
+        )
+    elif len(encoders) > 1:
         warnings.append("the systems use different encoders: the comparison is not head against head alone")
     for split, data in per_split.items():
         for name, scores in data["systems"].items():
@@ -460,13 +528,23 @@ def _pair_verdict(a: str, b: str, test: Mapping[str, float], split: str, scores:
     return text
 
 
+def _verdict_pairs(comparison: Mapping[str, Any], split: str) -> List[Mapping[str, Any]]:
+    """The pairs the verdict speaks about: all, or with several encoders those sharing one
+    (head against head; all pairs if no two systems share an encoder)."""
+    pairs = list(comparison["splits"][split]["paired_bootstrap"])
+    if len(comparison.get("encoder_head", {}).get("encoders", ())) <= 1:
+        return pairs
+    return [pair for pair in pairs if pair.get("same_encoder")] or pairs
+
+
 def _verdict(comparison: Mapping[str, Any]) -> str:
     headline = comparison["headline_split"]
-    sentences = [pair["verdict"] for pair in comparison["splits"][headline]["paired_bootstrap"]]
+    head_pairs = _verdict_pairs(comparison, headline)
+    sentences = [pair["verdict"] for pair in head_pairs]
     for split, data in comparison["splits"].items():
         if split == headline:
             continue
-        for pair, head_pair in zip(data["paired_bootstrap"], comparison["splits"][headline]["paired_bootstrap"]):
+        for pair, head_pair in zip(_verdict_pairs(comparison, split), head_pairs):
             same = math.copysign(1, pair["delta"]) == math.copysign(1, head_pair["delta"])
             p = _p(pair["p_value"], int(pair["n_resamples"]))
             if pair["low"] > 0 or pair["high"] < 0:
@@ -480,6 +558,13 @@ def _verdict(comparison: Mapping[str, Any]) -> str:
             direction = "same direction as" if same else "OPPOSITE direction to"
             sentences.append(f"On {split}: {text}, {direction} {headline}.")
     systems = comparison["systems"]
+    if len(comparison.get("encoder_head", {}).get("encoders", ())) > 1:
+        scored = {n: s[f"{headline}_f1"] for n, s in systems.items() if s.get(f"{headline}_f1") is not None}
+        if scored:
+            best = max(scored, key=scored.get)  # type: ignore[arg-type]
+            sentences.append(
+                f"Highest {headline} F1 of the {len(systems)} systems: {best} ({_pts(scored[best])})."
+            )
     speeds = {n: s["words_per_second"] for n, s in systems.items() if s["words_per_second"]}
     if len(speeds) >= 2:
         fast, slow = max(speeds, key=speeds.get), min(speeds, key=speeds.get)  # type: ignore[arg-type]
@@ -501,7 +586,17 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> str:
     headline = comparison["headline_split"]
     level = f"{100 * comparison['confidence']:.0f}%"
     multi = any(s["n_runs"] > 1 for s in systems.values())
-    lines = [f"# Which NER head? {' vs '.join(names)}", "", f"**Verdict.** {comparison['verdict']}", ""]
+    table = comparison.get("encoder_head") or {}
+    encoders = list(table.get("encoders", ()))
+    if len(encoders) > 1:
+        heads = list(dict.fromkeys(row["head"] for row in table["rows"]))
+        title = f"# Which NER head? {' vs '.join(heads)} on {len(encoders)} encoders ({', '.join(encoders)})"
+    else:
+        title = f"# Which NER head? {' vs '.join(names)}"
+    lines = [title, "", f"**Verdict.** {comparison['verdict']}", ""]
+
+    if table.get("rows"):
+        lines += _encoder_head_markdown(table, multi=multi)
 
     lines += ["## Accuracy", ""]
     lines.append(
@@ -530,9 +625,14 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> str:
         "Paired bootstrap over documents: each resample draws documents with replacement and scores "
         "both systems on the same draw; p is two-sided."
     )
+    if len(encoders) > 1:
+        lines[-1] += (
+            " With several encoders, the pairs shown share the encoder (head vs head) or the head "
+            "(encoder vs encoder); every pair is in `comparison.json`."
+        )
     lines += ["", f"| split | A - B | ΔF1 | {level} CI | p | verdict |", "|---|---|---:|---:|---:|---|"]
     for split, data in comparison["splits"].items():
-        for pair in data["paired_bootstrap"]:
+        for pair in _shown_pairs(data["paired_bootstrap"], several=len(encoders) > 1):
             significant = pair["low"] > 0 or pair["high"] < 0
             lines.append(
                 f"| {split} | {pair['a']} - {pair['b']} | {100 * pair['delta']:+.2f} | "
@@ -624,6 +724,45 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _encoder_head_markdown(table: Mapping[str, Any], *, multi: bool) -> List[str]:
+    """The encoder x head table: one row per (encoder, head), grouped by encoder."""
+    splits = list(table["splits"])
+    lines = ["## Encoder × head", ""]
+    lines.append(
+        "One row per (encoder, head), grouped by encoder; F1 in points"
+        + (" (mean ± std over runs)" if multi else "")
+        + f", {splits[0]} first. words/s and peak RSS from the {splits[0]} evaluation."
+    )
+    lines += [
+        "",
+        "| encoder | head | " + " | ".join(f"{split} F1" for split in splits)
+        + " | words/s | model size MB | peak RSS MB |",
+        "|---|---|" + "---:|" * (len(splits) + 3),
+    ]
+    for row in table["rows"]:
+        f1s = [
+            _pts(row["f1"][split]) + (f" ± {_pts(row['f1_std'][split])}" if row["f1_std"][split] is not None else "")
+            for split in splits
+        ]
+        lines.append(
+            f"| {row['encoder']} | {row['head']} | " + " | ".join(f1s)
+            + f" | {_num(row['words_per_second'], ',.0f')} | {_num(row['model_size_mb'], ',.1f')} | "
+            f"{_num(row['peak_rss_mb'], ',.0f')} |"
+        )
+    labels = {row["encoder"]: row["encoder_label"] for row in table["rows"] if row["encoder_label"]}
+    renamed = [f"{encoder} = `{label}`" for encoder, label in labels.items() if label != encoder]
+    if renamed:
+        lines += ["", "Encoders: " + "; ".join(renamed) + "."]
+    return lines + [""]
+
+
+def _shown_pairs(pairs: Sequence[Mapping[str, Any]], *, several: bool) -> List[Mapping[str, Any]]:
+    """All pairs; with several encoders, those sharing the encoder or the head."""
+    if not several:
+        return list(pairs)
+    return [pair for pair in pairs if pair.get("same_encoder") or pair.get("same_head")]
+
+
 def _num(value: Optional[float], spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -667,7 +806,7 @@ def plot_comparison(comparison: Mapping[str, Any], path: PathLike) -> Path:
     ax.set_ylim(0, min(112, max(10.0, ax.get_ylim()[1] * 1.15)))
     level = f"{100 * comparison['confidence']:.0f}%"
     ax.set_title(f"Entity F1 on {headline} (overall with {level} bootstrap CI)")
-    ax.legend(loc="upper right", fontsize=8, ncol=len(names))
+    ax.legend(loc="upper right", fontsize=8, ncol=min(len(names), 4))
     ax.grid(axis="y", alpha=0.3)
     speeds = [comparison["systems"][n]["words_per_second"] or 0.0 for n in names]
     ax_speed.bar(range(len(names)), speeds, color=[f"C{i}" for i in range(len(names))])
@@ -700,6 +839,7 @@ def _write_json(path: Path, data: Any) -> None:
 __all__ = [
     "build_comparison",
     "comparison_markdown",
+    "encoder_and_head",
     "errors_markdown",
     "load_reports",
     "parse_seconds_option",

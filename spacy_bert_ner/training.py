@@ -5,14 +5,11 @@ head, so the workflow trains through :func:`train_timed` instead of calling
 ``spacy train`` directly. Seconds per epoch come from counting the batches
 the config's own batcher makes from the training corpus.
 """
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from .benchmark_utils import hardware_info
+from .benchmark_utils import hardware_info, write_json_atomic
 
 PathLike = Union[str, Path]
 
@@ -30,18 +27,6 @@ def batches_per_epoch(config_path: PathLike, overrides: Dict[str, Any]) -> Optio
     train_corpus, = resolve_dot_names(resolved, [resolved["training"]["train_corpus"]])
     batcher = registry.resolve({"batcher": resolved["training"]["batcher"]})["batcher"]
     return sum(1 for _ in batcher(train_corpus(nlp)))
-
-
-def write_json_atomic(data: Dict[str, Any], path: PathLike) -> Path:
-    """Write JSON to a temp file in the same folder, then rename: never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf8") as file:
-        json.dump(data, file, indent=2)
-        file.write("\n")
-    os.replace(tmp, path)
-    return path
 
 
 def train_timed(
@@ -72,5 +57,5 @@ def train_timed(
         "seconds_per_epoch": seconds / epochs if epochs else None,
         "hardware": hardware_info(gpu_id),
     }
-    write_json_atomic(record, output_path / "train_time.json")
+    write_json_atomic(output_path / "train_time.json", record)
     return record

@@ -165,6 +165,7 @@ def test_no_examples(nlp):
     [
         ('{"seconds": 12.5, "max_rss_kb": 100}', 12.5),
         ('Command exited with non-zero status 1\n{"seconds": 3.0}', 3.0),
+        ('{\n  "seconds": 7.0,\n  "epochs": 2.5\n}\n', 7.0),  # training.train_timed's file
     ],
 )
 def test_read_train_time(tmp_path, content, expected):

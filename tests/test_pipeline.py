@@ -256,3 +256,5 @@ def test_ner_with_token_features_trains_and_round_trips(tiny_bert_dir):
     fresh = build_pipeline(tiny_bert_dir, head="ner", model=nlp.config["components"]["ner"]["model"])
     fresh.from_bytes(nlp.to_bytes())
     assert [(e.text, e.label_) for e in fresh(text).ents] == [(e.text, e.label_) for e in nlp(text).ents]
+    docs = list(nlp.pipe(["", text, " ", "Brussels"]))  # empty docs beside non-empty ones
+    assert [len(doc) for doc in docs] == [0, 5, 1, 1]

@@ -13,6 +13,7 @@ from spacy_bert_ner.evaluation import error_breakdown, f1_from_counts, paired_bo
 from spacy_bert_ner.report import (
     build_comparison,
     comparison_markdown,
+    encoder_and_head,
     errors_markdown,
     load_reports,
     parse_seconds_option,
@@ -354,3 +355,139 @@ def test_write_evaluation_writes_every_file(tmp_path):
     assert written["files"]["confusion_png"] == "test_confusion.png"
     assert json.loads(paths["confusion_json"].read_text())["rows"] == "gold"
     assert_real_png(paths["confusion_png"])
+
+
+# ---- N encoders x 2 heads ---------------------------------------------------------------
+
+MID = [[7, 2, 3]] * 20
+POOR = [[4, 4, 6]] * 20
+# Interleaved on purpose: the table groups by encoder in order of first appearance.
+ENCODER_SYSTEMS = {
+    "minilm/ner": (GOOD, 3000.0, 90.5, 900.0),
+    "tiny-roberta/ner": (WEAK, 9000.0, 1.2, 400.0),
+    "minilm/token_classifier": (MID, 3500.0, 90.4, 880.0),
+    "tiny-roberta/token_classifier": (POOR, 9500.0, 1.1, 390.0),
+}
+
+
+def encoder_reports() -> Dict:
+    reports = {}
+    for name, (counts, speed, size, rss) in ENCODER_SYSTEMS.items():
+        reports[name] = {}
+        for split in ("test", "dev"):
+            metrics = make_metrics(name, counts, split=split, words_per_second=speed)
+            metrics["resources"] = {"model_size_mb": size, "peak_rss_mb": rss}
+            metrics["pipeline"]["head"] = name.split("/")[1]
+            metrics["pipeline"]["encoder"]["label"] = (
+                "all-MiniLM-L6-v2" if name.startswith("minilm") else "tiny-roberta"
+            )
+            reports[name][split] = [metrics]
+    return reports
+
+
+@pytest.mark.parametrize(
+    "name,pipeline,expected",
+    [
+        ("minilm/ner", {}, ("minilm", "ner")),
+        ("tiny-roberta/token_classifier", {"head": "ner"}, ("tiny-roberta", "token_classifier")),
+        ("microsoft/deberta-v3-base/ner", {}, ("microsoft/deberta-v3-base", "ner")),
+        ("ner", {"head": "ner", "encoder": {"label": "all-MiniLM-L6-v2"}}, ("all-MiniLM-L6-v2", "ner")),
+        ("/ner", {"head": "ner", "encoder": {"label": "roberta-base"}}, ("roberta-base", "ner")),
+        ("tc", {}, ("unknown encoder", "tc")),
+    ],
+)
+def test_encoder_and_head_from_name_or_metrics(name, pipeline, expected):
+    assert encoder_and_head(name, {"pipeline": pipeline}) == expected
+
+
+def test_encoder_head_table_groups_systems_by_encoder():
+    comparison = build_comparison(encoder_reports(), n_resamples=50)
+    table = comparison["encoder_head"]
+    assert table["encoders"] == ["minilm", "tiny-roberta"]
+    assert table["splits"] == ["test", "dev"]
+    assert [(row["encoder"], row["head"]) for row in table["rows"]] == [
+        ("minilm", "ner"), ("minilm", "token_classifier"),
+        ("tiny-roberta", "ner"), ("tiny-roberta", "token_classifier"),
+    ]
+    first = table["rows"][0]
+    assert first["system"] == "minilm/ner" and first["encoder_label"] == "all-MiniLM-L6-v2"
+    assert first["f1"]["test"] == pytest.approx(0.9) and first["f1"]["dev"] == pytest.approx(0.9)
+    assert (first["words_per_second"], first["model_size_mb"], first["peak_rss_mb"]) == (3000.0, 90.5, 900.0)
+    assert comparison["systems"]["tiny-roberta/ner"]["row"] == {"encoder": "tiny-roberta", "head": "ner"}
+    json.dumps(comparison)
+
+
+def test_encoder_head_markdown_table():
+    markdown = comparison_markdown(build_comparison(encoder_reports(), n_resamples=50))
+    assert markdown.startswith(
+        "# Which NER head? ner vs token_classifier on 2 encoders (minilm, tiny-roberta)"
+    )
+    table = markdown.split("## Encoder × head")[1].split("## Accuracy")[0]
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert rows == [
+        "| encoder | head | test F1 | dev F1 | words/s | model size MB | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        "| minilm | ner | 90.00 | 90.00 | 3,000 | 90.5 | 900 |",
+        "| minilm | token_classifier | 73.68 | 73.68 | 3,500 | 90.4 | 880 |",
+        "| tiny-roberta | ner | 55.56 | 55.56 | 9,000 | 1.2 | 400 |",
+        "| tiny-roberta | token_classifier | 44.44 | 44.44 | 9,500 | 1.1 | 390 |",
+    ]
+    assert "Encoders: minilm = `all-MiniLM-L6-v2`." in table  # tiny-roberta's label is its name
+
+
+def test_several_encoders_verdict_pairs_heads_within_an_encoder():
+    comparison = build_comparison(encoder_reports(), n_resamples=50)
+    pairs = {(p["a"], p["b"]): p for p in comparison["splits"]["test"]["paired_bootstrap"]}
+    assert len(pairs) == 6
+    within = pairs[("minilm/ner", "minilm/token_classifier")]
+    across = pairs[("minilm/ner", "tiny-roberta/ner")]
+    diagonal = pairs[("minilm/ner", "tiny-roberta/token_classifier")]
+    assert (within["same_encoder"], within["same_head"]) == (True, False)
+    assert (across["same_encoder"], across["same_head"]) == (False, True)
+    assert (diagonal["same_encoder"], diagonal["same_head"]) == (False, False)
+    verdict = comparison["verdict"]
+    assert verdict.startswith("On test (20 documents), minilm/ner is ahead of minilm/token_classifier by")
+    assert "tiny-roberta/ner is ahead of tiny-roberta/token_classifier" in verdict
+    assert across["verdict"] not in verdict and diagonal["verdict"] not in verdict
+    assert "Highest test F1 of the 4 systems: minilm/ner (90.00)." in verdict
+    assert any(w.startswith("the systems use different encoders (2)") for w in comparison["warnings"])
+    markdown = comparison_markdown(comparison)
+    real = markdown.split("## Is the difference real?")[1].split("## F1 per entity type")[0]
+    assert "| test | minilm/ner - minilm/token_classifier |" in real
+    assert "| test | minilm/ner - tiny-roberta/ner |" in real
+    assert "minilm/ner - tiny-roberta/token_classifier" not in real
+
+
+def test_one_encoder_keeps_the_head_to_head_report():
+    comparison = build_comparison(two_heads(), n_resamples=50)
+    assert comparison["encoder_head"]["encoders"] == ["tiny-bert"]
+    assert all(pair["same_encoder"] for pair in comparison["splits"]["test"]["paired_bootstrap"])
+    assert "Highest" not in comparison["verdict"]
+    markdown = comparison_markdown(comparison)
+    assert markdown.startswith("# Which NER head? ner vs token_classifier\n")
+    assert "| tiny-bert | ner | 90.00 | 1,000 | 90.5 | 900 |" in markdown
+    assert not any("different encoders" in w for w in comparison["warnings"])
+
+
+def test_encoder_head_table_shows_std_over_runs():
+    reports = encoder_reports()
+    reports["minilm/ner"]["test"].append(make_metrics("minilm/ner", MID))
+    reports["minilm/ner"]["dev"].append(make_metrics("minilm/ner", MID, split="dev"))
+    markdown = comparison_markdown(build_comparison(reports, n_resamples=20))
+    mean = numpy.mean([0.9, 14 / 19])
+    std = numpy.std([0.9, 14 / 19], ddof=1)
+    assert f"| minilm | ner | {100 * mean:.2f} ± {100 * std:.2f} | {100 * mean:.2f} ± {100 * std:.2f} |" in markdown
+
+
+def test_compare_cli_with_encoders_times_heads(tmp_path):
+    dirs = write_reports(tmp_path / "reports", encoder_reports())
+    args = ["compare", str(tmp_path / "reports" / "encoders"), "--n-resamples", "20"]
+    for name, directory in dirs.items():
+        args += ["--system", f"{name}={directory}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "reports" / "encoders" / "comparison.md").read_text()
+    assert "| tiny-roberta | token_classifier | 44.44 | 44.44 | 9,500 | 1.1 | 390 |" in markdown
+    comparison = json.loads((tmp_path / "reports" / "encoders" / "comparison.json").read_text())
+    assert comparison["encoder_head"]["encoders"] == ["minilm", "tiny-roberta"]
+    assert_real_png(tmp_path / "reports" / "encoders" / "comparison.png")

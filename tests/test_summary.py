@@ -1,0 +1,92 @@
+"""summary.json / summary.md from hand-made metrics files."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from spacy_bert_ner.cli import app
+from spacy_bert_ner.summary import build_summary, summary_markdown, write_summary
+
+HARDWARE = {"cpu": "Test CPU", "cores": 2, "torch": "2.13.0+cpu", "torch_threads": 2, "gpu": None}
+
+
+def _metrics(f1_default: float, f1_headline: float, split: str) -> dict:
+    return {
+        "headline": {"f1": f1_headline, "ci": {"low": f1_headline - 0.01, "high": f1_headline + 0.01}},
+        "seqeval": {
+            "default": {"f1": f1_default, "precision": f1_default - 0.005, "recall": f1_default + 0.005},
+            "strict": {"f1": f1_default + 0.002},
+        },
+        "speed": {"words_per_second": 1234.0},
+        "resources": {"model_size_mb": 90.5},
+        "training": {"seconds": 600.0, "seconds_per_epoch": 200.0},
+        "pipeline": {"path": f"training/x/{split}", "encoder": {"label": "all-MiniLM-L6-v2"}},
+        "hardware": HARDWARE,
+        "data": {"path": f"corpus/{split}.spacy", "n_docs": 3, "n_sentences": 9, "n_words": 90, "n_entities": 12},
+    }
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    for head, (test_f1, dev_f1) in {"ner": (0.88, 0.91), "token_classifier": (0.89, 0.92)}.items():
+        head_dir = tmp_path / head
+        head_dir.mkdir()
+        (head_dir / "test_metrics.json").write_text(json.dumps(_metrics(test_f1, test_f1 + 0.001, "test")))
+        (head_dir / "dev_metrics.json").write_text(json.dumps(_metrics(dev_f1, dev_f1, "dev")))
+    recipe = {
+        "test": {"default": {"precision": 0.85, "recall": 0.87}, "words_per_second": 900.0},
+        "test_f1": 0.8650, "test_f1_strict": 0.8725, "dev_f1": 0.90, "train_seconds": 1247.0,
+        "config": {"epochs": 3.0}, "command": "python scripts/hf_trainer_recipe.py ...",
+    }
+    (tmp_path / "hf.json").write_text(json.dumps(recipe))
+    return tmp_path
+
+
+def test_summary_has_the_issue_shape_and_margins(run_dir):
+    heads = {"ner": run_dir / "ner", "token_classifier": run_dir / "token_classifier"}
+    summary = build_summary(heads, run_dir / "hf.json", {"ner": "spacy project run train-ner"})
+    assert summary["encoder"] == "all-MiniLM-L6-v2"
+    assert "Test CPU" in summary["hardware"] and "no GPU" in summary["hardware"]
+    assert summary["hf_trainer_recipe"]["test_f1"] == 0.8650
+    assert summary["hf_trainer_recipe"]["seconds_per_epoch"] == pytest.approx(1247.0 / 3)
+    assert summary["ner"]["test_f1"] == 0.88 and summary["ner"]["test_f1_spacy_evaluate"] == pytest.approx(0.881)
+    assert summary["token_classifier"]["dev_f1"] == 0.92
+    assert summary["margins_over_hf_recipe"] == {"ner": 1.5, "token_classifier": 2.5}
+    assert summary["commands"] == {"ner": "spacy project run train-ner"}
+
+
+def test_markdown_table_rows(run_dir):
+    heads = {"ner": run_dir / "ner"}
+    summary = build_summary(heads, run_dir / "hf.json")
+    table = summary_markdown(summary, ["ner"])
+    lines = table.splitlines()
+    assert lines[2].startswith("| HF Trainer recipe | 86.50 | 87.25 | - | 90.00 | 20.8 min |")
+    assert lines[3] == "| ner | 88.00 | 88.20 | 88.10 [87.10..89.10] | 91.00 | 10.0 min | 1,234 |"
+
+
+def test_summary_without_recipe_and_missing_files(run_dir, tmp_path):
+    summary = build_summary({"ner": run_dir / "ner"}, None)
+    assert summary["hf_trainer_recipe"] is None and "margins_over_hf_recipe" not in summary
+    with pytest.raises(FileNotFoundError, match="test_metrics.json"):
+        build_summary({"ner": tmp_path / "nowhere"}, None)
+    with pytest.raises(ValueError, match="at least one head"):
+        build_summary({}, None)
+
+
+def test_cli_writes_files_and_rejects_bad_pairs(run_dir):
+    out = run_dir / "out"
+    result = CliRunner().invoke(app, [
+        "summary", str(out), "--head", f"ner={run_dir / 'ner'}", "--hf-recipe", str(run_dir / "hf.json"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["ner"]["test_f1"] == 0.88
+    assert (out / "summary.md").read_text().startswith("| system |")
+    bad = CliRunner().invoke(app, ["summary", str(out), "--head", "ner"])
+    assert bad.exit_code == 1 and "NAME=VALUE" in bad.output
+
+
+def test_write_summary_leaves_no_temp_files(run_dir):
+    summary = build_summary({"ner": run_dir / "ner"}, None)
+    paths = write_summary(summary, ["ner"], run_dir / "w")
+    assert sorted(p.name for p in (run_dir / "w").iterdir()) == ["summary.json", "summary.md"]
+    assert paths["json"].exists()

@@ -1,0 +1,52 @@
+"""train_timed: `spacy train` from configs/ on the tiny BERT, plus train_time.json."""
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_bert_ner.training import batches_per_epoch, train_timed
+
+from .conftest import TRAIN_SENTENCES, make_doc
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(scope="module")
+def docbin(tmp_path_factory) -> Path:
+    nlp = spacy.blank("en")
+    path = tmp_path_factory.mktemp("corpus") / "train.spacy"
+    DocBin(docs=[make_doc(nlp, text, ents) for text, ents in TRAIN_SENTENCES]).to_disk(path)
+    return path
+
+
+def _overrides(docbin: Path, tiny_bert_dir: Path, batch_size: int) -> dict:
+    return {
+        "paths.train": str(docbin),
+        "paths.dev": str(docbin),
+        "components.transformer.model.name": str(tiny_bert_dir),
+        "training.max_steps": 3,
+        "training.eval_frequency": 2,
+        "training.batcher.size": batch_size,
+    }
+
+
+@pytest.mark.parametrize("batch_size,expected", [(1000, 1), (12, 6)])
+def test_batches_per_epoch_counts_the_configs_batcher(docbin, tiny_bert_dir, batch_size, expected):
+    # six one-sentence docs of 7-12 words: all fit in 1000 padded words, one per batch at 12
+    overrides = _overrides(docbin, tiny_bert_dir, batch_size)
+    assert batches_per_epoch(CONFIGS / "token_classifier.cfg", overrides) == expected
+
+
+@pytest.mark.parametrize("config", ["token_classifier.cfg", "ner_trf.cfg"])
+def test_train_timed_trains_and_records_time(docbin, tiny_bert_dir, tmp_path, config):
+    output = tmp_path / "out"
+    record = train_timed(CONFIGS / config, output, _overrides(docbin, tiny_bert_dir, 12))
+    assert (output / "model-best" / "config.cfg").exists()
+    saved = json.loads((output / "train_time.json").read_text())
+    assert saved["seconds"] == pytest.approx(record["seconds"]) and saved["seconds"] > 0
+    assert saved["batches_per_epoch"] == 6 and saved["epochs"] == pytest.approx(0.5)
+    assert saved["seconds_per_epoch"] == pytest.approx(saved["seconds"] * 2)
+    assert saved["hardware"]["cores"] >= 1
+    assert not [p for p in output.iterdir() if p.name.endswith(".tmp")]
