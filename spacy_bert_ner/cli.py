@@ -274,6 +274,7 @@ def benchmark_cmd(
     bare_sort_by: str = typer.Option("wordpieces", help="bare_forward sorts sentences by wordpieces or words"),
     threads: Optional[int] = typer.Option(None, help="torch.set_num_threads (default: torch's)"),
     int8: bool = typer.Option(True, "--int8/--no-int8", help="Also time the token_classifier with int8 dynamic quantization (and its F1)"),
+    chunk_size: int = typer.Option(8, help="Run v3 transformers with length-sorted chunks of N windows (spacy-bert-ner.TransformerModel.v1); 0: as saved"),
     rss: str = typer.Option("subprocess", help="Peak RSS: subprocess (per system, fresh process), process (this process so far) or none"),
     train_time: List[str] = typer.Option([], "--train-time", help="NAME=PATH of a train_time.json; repeat per system"),
     hf_recipe: Optional[Path] = typer.Option(None, "--hf-recipe", help="The HF recipe's JSON (train seconds and epochs)"),
@@ -285,7 +286,7 @@ def benchmark_cmd(
         spec = BenchmarkSpec(
             data_path=str(data), tc_dir=str(tc) if tc else None, ner_dir=str(ner) if ner else None,
             encoder_dir=str(encoder) if encoder else None, max_words=max_words, repeats=repeats,
-            int8=int8 and tc is not None, spacy_batch_size=batch_size, hf_batch_size=hf_batch_size,
+            int8=int8 and tc is not None, chunk_size=chunk_size, spacy_batch_size=batch_size, hf_batch_size=hf_batch_size,
             bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
         )
         result = run_benchmark(

@@ -392,14 +392,19 @@ def spacy_system(
     *,
     batch_size: Optional[int] = None,
     int8: bool = False,
+    chunk_size: int = 0,
 ) -> System:
-    """``nlp.pipe`` over the documents' texts; scored against the gold documents."""
+    """``nlp.pipe`` over the documents' texts; scored against the gold documents.
+
+    chunk_size > 0 runs a transformer saved as ``spacy-transformers.TransformerModel.v3``
+    as ``spacy-bert-ner.TransformerModel.v1`` (length-sorted chunks, same weights and outputs).
+    """
     import spacy
 
     pipeline_dir = Path(pipeline_dir)
     if not pipeline_dir.exists():
         raise FileNotFoundError(f"{pipeline_dir}: expected a trained spaCy pipeline folder")
-    nlp = spacy.load(pipeline_dir)
+    nlp = spacy.load(pipeline_dir, config=sorted_batches_override(pipeline_dir, chunk_size))
     quantization = quantize_transformer(nlp) if int8 else None
     size = batch_size or nlp.batch_size
     texts = data.texts
@@ -421,12 +426,37 @@ def spacy_system(
         "input": "document text, spaCy tokenization",
         "precision": "int8 dynamic (transformer Linear layers)" if int8 else "fp32",
         "quantization": quantization,
+        "transformer_batching": _batching_label(nlp),
     }
     tokenizer = next(
         (nlp.get_pipe(n).model.tokenizer for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "transformer"),
         None,
     )
     return System(name, run, warm_up, info, score=lambda docs: score_predictions(docs, gold), tokenizer=tokenizer)
+
+
+def sorted_batches_override(pipeline_dir: PathLike, chunk_size: int) -> Dict[str, Any]:
+    """Config overrides that run a v3 transformer with length-sorted chunks; {} if not applicable."""
+    from spacy.util import load_config
+
+    if chunk_size <= 0:
+        return {}
+    config = load_config(Path(pipeline_dir) / "config.cfg", interpolate=False)
+    overrides: Dict[str, Any] = {}
+    for name, component in config["components"].items():
+        model = component.get("model", {})
+        if component.get("factory") == "transformer" and model.get("@architectures") == "spacy-transformers.TransformerModel.v3":
+            overrides[f"components.{name}.model.@architectures"] = "spacy-bert-ner.TransformerModel.v1"
+            overrides[f"components.{name}.model.chunk_size"] = chunk_size
+    return overrides
+
+
+def _batching_label(nlp: Any) -> str:
+    for name in nlp.pipe_names:
+        model = nlp.config["components"][name].get("model", {})
+        if model.get("@architectures") == "spacy-bert-ner.TransformerModel.v1" and model.get("chunk_size", 8):
+            return f"length-sorted chunks of {model.get('chunk_size', 8)} windows (spacy-bert-ner.TransformerModel.v1)"
+    return "spacy-transformers default (all windows of a batch padded to the longest)"
 
 
 # ---------------------------------------------------------------------------
@@ -605,6 +635,7 @@ class BenchmarkSpec:
     max_words: int = 0
     repeats: int = 3
     int8: bool = True
+    chunk_size: int = 8
     spacy_batch_size: Optional[int] = None
     hf_batch_size: int = 32
     bare_batch_size: int = 64
@@ -619,6 +650,7 @@ class BenchmarkSpec:
             ("max_words", self.max_words >= 0, ">= 0 (0: all)"),
             ("hf_batch_size", self.hf_batch_size >= 1, ">= 1"),
             ("bare_batch_size", self.bare_batch_size >= 1, ">= 1"),
+            ("chunk_size", self.chunk_size >= 0, ">= 0 (0: as saved)"),
             ("spacy_batch_size", self.spacy_batch_size is None or self.spacy_batch_size >= 1, ">= 1 or None"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or None"),
             ("rss", self.rss in RSS_MODES, f"one of {', '.join(RSS_MODES)}"),
@@ -661,9 +693,10 @@ def build_system(name: str, spec: BenchmarkSpec, data: BenchData, cache: Dict[st
     """One system of the spec; ``cache`` shares the HF model between hf_pipeline and bare_forward."""
     if name in ("token_classifier", "token_classifier_int8"):
         return spacy_system(name, spec.tc_dir, data, batch_size=spec.spacy_batch_size,  # type: ignore[arg-type]
-                            int8=name.endswith("int8"))
+                            int8=name.endswith("int8"), chunk_size=spec.chunk_size)
     if name == "ner":
-        return spacy_system(name, spec.ner_dir, data, batch_size=spec.spacy_batch_size)  # type: ignore[arg-type]
+        return spacy_system(name, spec.ner_dir, data, batch_size=spec.spacy_batch_size,  # type: ignore[arg-type]
+                            chunk_size=spec.chunk_size)
     if name in ("hf_pipeline", "bare_forward"):
         if "hf_model" not in cache:
             cache["hf_model"] = load_token_classification_model(spec.encoder_dir, spec.labels)  # type: ignore[arg-type]

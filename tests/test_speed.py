@@ -402,3 +402,13 @@ def test_cli_benchmark(pipelines, docbin_path, tmp_path):
         ])
         assert bad.exit_code == 1
     assert not (tmp_path / "bad").exists()
+
+
+def test_sorted_batches_run_v3_pipelines_with_the_same_predictions(pipelines, docbin_path):
+    data = speed.load_data(BenchmarkSpec(data_path=str(docbin_path), tc_dir=str(pipelines["token_classifier"])))
+    as_saved = speed.spacy_system("token_classifier", pipelines["token_classifier"], data, chunk_size=0)
+    chunked = speed.spacy_system("token_classifier", pipelines["token_classifier"], data, chunk_size=2)
+    assert "length-sorted chunks of 2" in chunked.info["transformer_batching"]
+    assert "default" in as_saved.info["transformer_batching"]
+    expected, got = as_saved.score(as_saved.run()), chunked.score(chunked.run())
+    assert (got["tp"], got["fp"], got["fn"]) == (expected["tp"], expected["fp"], expected["fn"])

@@ -1,0 +1,96 @@
+"""spacy-bert-ner.TransformerModel.v1: length-sorted chunks give v3's outputs and gradients."""
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+
+from spacy_bert_ner.sorted_batches import chunk_order
+
+from .conftest import TRAIN_SENTENCES, make_doc
+
+TEXTS = [text for text, _ in TRAIN_SENTENCES] + [
+    "Brussels .",
+    " ".join(text for text, _ in TRAIN_SENTENCES),  # many windows of 8
+    "",
+]
+NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+
+
+def _pipeline(model_dir, architecture: str, **extra):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("transformer", config={"model": {
+        "@architectures": architecture,
+        "name": str(model_dir),
+        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 6},
+        "tokenizer_config": {"use_fast": True},
+        "transformer_config": NO_DROPOUT,
+        **extra,
+    }})
+    nlp.add_pipe("token_classifier", config={"model": {"dropout": 0.0}})
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_bert_dir):
+    plain = _pipeline(tiny_bert_dir, "spacy-transformers.TransformerModel.v3")
+    examples = [Example(plain.make_doc(t), make_doc(plain, t, e)) for t, e in TRAIN_SENTENCES]
+    plain.initialize(lambda: examples)
+    chunked = _pipeline(tiny_bert_dir, "spacy-bert-ner.TransformerModel.v1", chunk_size=2)
+    chunked.initialize(lambda: examples)
+    chunked.from_bytes(plain.to_bytes())
+    return plain, chunked, examples
+
+
+@pytest.mark.parametrize(
+    "lengths,size,expected",
+    [([3, 9, 5, 9, 1], 2, [[1, 3], [2, 0], [4]]), ([4], 8, [[0]]), ([], 3, [])],
+)
+def test_chunk_order_is_longest_first(lengths, size, expected):
+    assert [list(chunk) for chunk in chunk_order(lengths, size)] == expected
+
+
+def test_chunk_size_must_not_be_negative(tiny_bert_dir):
+    with pytest.raises(ValueError, match="chunk_size"):
+        _pipeline(tiny_bert_dir, "spacy-bert-ner.TransformerModel.v1", chunk_size=-1)
+
+
+def test_same_hidden_states_and_entities(pair):
+    plain, chunked = pair[0], pair[1]
+    docs_a, docs_b = list(plain.pipe(TEXTS)), list(chunked.pipe(TEXTS))
+    for a, b in zip(docs_a, docs_b):
+        if not len(a):
+            assert not len(b) and not b.ents
+            continue
+        states_a = a._.trf_data.model_output["last_hidden_state"]
+        states_b = b._.trf_data.model_output["last_hidden_state"]
+        real = a._.trf_data.align.dataXd  # every wordpiece a token maps to
+        flat_a = states_a.reshape(-1, states_a.shape[-1])[real]
+        flat_b = states_b.reshape(-1, states_b.shape[-1])[real]
+        numpy.testing.assert_allclose(flat_a, flat_b, atol=1e-5)
+        assert [(e.start, e.end, e.label_) for e in a.ents] == [(e.start, e.end, e.label_) for e in b.ents]
+
+
+def test_same_gradients(pair):
+    plain, chunked, examples = pair
+    examples = examples + [Example(plain.make_doc(TEXTS[-2]), plain.make_doc(TEXTS[-2]))]
+    grads = []
+    for nlp in (plain, chunked):
+        hf_model = nlp.get_pipe("transformer").model.transformer
+        hf_model.zero_grad()
+        nlp.update(examples, sgd=None, drop=0.0)
+        grads.append({name: p.grad.clone() for name, p in hf_model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_loads_a_v3_trained_pipeline(pair, tmp_path):
+    """A pipeline trained with v3 runs with sorted chunks through a config override."""
+    plain = pair[0]
+    plain.to_disk(tmp_path / "v3")
+    override = {"components.transformer.model.@architectures": "spacy-bert-ner.TransformerModel.v1"}
+    nlp = spacy.load(tmp_path / "v3", config=override)
+    assert nlp.get_pipe("transformer").model.layers[0].attrs["chunk_size"] == 8
+    text = TEXTS[-2]
+    assert [(e.start, e.label_) for e in nlp(text).ents] == [(e.start, e.label_) for e in plain(text).ents]
