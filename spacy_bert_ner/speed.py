@@ -4,7 +4,10 @@ Systems (all on the SAME words: a DocBin's documents, or its first N words):
 
 * ``token_classifier`` / ``ner``: a trained spaCy pipeline folder, ``nlp.pipe``
   over the documents' texts (spaCy tokenization + transformer + head +
-  annotation, one Doc per document, ``batch_size`` docs per batch);
+  annotation, one Doc per document, ``batch_size`` docs per batch), the
+  transformer run in length-sorted chunks (``chunk_size``, see ``sorted_batches``);
+* ``token_classifier_padded``: the same pipeline as saved, with spacy-transformers'
+  padding of every window to the batch's longest (shown when ``chunk_size`` > 0);
 * ``token_classifier_int8``: the ``token_classifier`` pipeline with the
   transformer's ``Linear`` layers quantized to int8 (:func:`quantize_transformer`);
   it changes accuracy, so its F1 on the same documents is reported next to its
@@ -52,8 +55,10 @@ Sentences = List[List[str]]
 
 SCHEMA = "spacy_bert_ner.speed.v1"
 CONLL_TYPES = ("LOC", "MISC", "ORG", "PER")
-SYSTEM_ORDER = ("token_classifier", "token_classifier_int8", "ner", "hf_pipeline", "bare_forward")
-SPACY_SYSTEMS = ("token_classifier", "token_classifier_int8", "ner")
+SYSTEM_ORDER = (
+    "token_classifier", "token_classifier_padded", "token_classifier_int8", "ner", "hf_pipeline", "bare_forward",
+)
+SPACY_SYSTEMS = ("token_classifier", "token_classifier_padded", "token_classifier_int8", "ner")
 # (numerator, denominator) of the words/s ratios reported when both systems ran.
 RATIO_PAIRS: Tuple[Tuple[str, str], ...] = (
     ("token_classifier", "hf_pipeline"),
@@ -61,6 +66,7 @@ RATIO_PAIRS: Tuple[Tuple[str, str], ...] = (
     ("ner", "hf_pipeline"),
     ("ner", "bare_forward"),
     ("token_classifier", "ner"),
+    ("token_classifier", "token_classifier_padded"),
     ("bare_forward", "hf_pipeline"),
     ("token_classifier_int8", "token_classifier"),
     ("token_classifier_int8", "hf_pipeline"),
@@ -666,6 +672,8 @@ class BenchmarkSpec:
         present = {
             "token_classifier": self.tc_dir is not None,
             "token_classifier_int8": self.tc_dir is not None and self.int8,
+            # the same pipeline with spacy-transformers' padding, when sorting is on
+            "token_classifier_padded": self.tc_dir is not None and self.chunk_size > 0,
             "ner": self.ner_dir is not None,
             "hf_pipeline": self.encoder_dir is not None,
             "bare_forward": self.encoder_dir is not None,
@@ -691,9 +699,10 @@ def counting_tokenizer(systems: Sequence[System]) -> Any:
 
 def build_system(name: str, spec: BenchmarkSpec, data: BenchData, cache: Dict[str, Any]) -> System:
     """One system of the spec; ``cache`` shares the HF model between hf_pipeline and bare_forward."""
-    if name in ("token_classifier", "token_classifier_int8"):
+    if name in ("token_classifier", "token_classifier_int8", "token_classifier_padded"):
+        chunk_size = 0 if name.endswith("padded") else spec.chunk_size
         return spacy_system(name, spec.tc_dir, data, batch_size=spec.spacy_batch_size,  # type: ignore[arg-type]
-                            int8=name.endswith("int8"), chunk_size=spec.chunk_size)
+                            int8=name.endswith("int8"), chunk_size=chunk_size)
     if name == "ner":
         return spacy_system(name, spec.ner_dir, data, batch_size=spec.spacy_batch_size,  # type: ignore[arg-type]
                             chunk_size=spec.chunk_size)
