@@ -10,7 +10,7 @@ import secrets
 import resource
 import sys
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 
 def cpu_model() -> str:
@@ -82,19 +82,38 @@ def dir_size_mb(path: Union[str, Path]) -> float:
     return total / 1e6
 
 
-def write_json_atomic(path: Union[str, Path], data: Dict[str, Any]) -> None:
-    """Write ``data`` as JSON next to ``path`` in a temp file, then ``os.replace`` it in."""
+def package_versions(packages: Sequence[str]) -> Dict[str, Optional[str]]:
+    """``{"python": ..., <package>: installed version or None}``."""
+    from importlib import metadata
+
+    versions: Dict[str, Optional[str]] = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def write_bytes_atomic(path: Union[str, Path], data: bytes) -> Path:
+    """Write ``data`` to a temp file beside ``path``, fsync, then ``os.replace`` it in."""
     path = Path(path)
-    text = json.dumps(data, indent=2) + "\n"  # fails before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
-        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf8") as out:
-            out.write(text)
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_json_atomic(path: Union[str, Path], data: Dict[str, Any]) -> None:
+    """Write ``data`` as JSON next to ``path`` in a temp file, then ``os.replace`` it in."""
+    text = json.dumps(data, indent=2) + "\n"  # fails before anything is written
+    write_bytes_atomic(path, text.encode("utf8"))

@@ -20,7 +20,6 @@ length limit) is predicted ``O`` and counted, never skipped.
 :func:`run_recipe` writes one JSON with the scores, timings, hardware,
 versions, hyperparameters and the data files' sha256.
 """
-import os
 import platform
 import shlex
 import sys
@@ -33,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy
 
 from .alignment import NO_PIECE, hf_first_subword_labels, hf_first_subword_positions
-from .benchmark_utils import write_json_atomic
+from .benchmark_utils import cpu_model, package_versions, usable_cores, write_json_atomic
 from .datasets import sha256_of
 from .evaluation import doc_to_iob2, seqeval_report
 from .tags import OUTSIDE, bio_repair, make_iob2_labels, split_tag
@@ -209,24 +208,6 @@ def resolve_encoder_dir(name: PathLike) -> Path:
     )
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf8") as lines:
-            for line in lines:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _resolve_device(device: str) -> str:
     import torch
 
@@ -245,8 +226,8 @@ def hardware_info(device: str) -> Dict[str, Any]:
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
     return {
         "device": device,
-        "cpu_model": _cpu_model(),
-        "cpu_cores": _available_cores(),
+        "cpu_model": cpu_model(),
+        "cpu_cores": usable_cores(),
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
         "platform": platform.platform(),
@@ -254,15 +235,7 @@ def hardware_info(device: str) -> Dict[str, Any]:
 
 
 def _versions() -> Dict[str, Optional[str]]:
-    from importlib import metadata
-
-    versions: Dict[str, Optional[str]] = {"python": platform.python_version()}
-    for package in ("torch", "transformers", "accelerate", "seqeval", "spacy", "spacy_bert_ner"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
+    return package_versions(("torch", "transformers", "accelerate", "seqeval", "spacy", "spacy_bert_ner"))
 
 
 # ---------------------------------------------------------------------------
@@ -379,7 +352,7 @@ def run_recipe(
     )
 
     device = _resolve_device(device)
-    torch.set_num_threads(_available_cores())
+    torch.set_num_threads(usable_cores())
     encoder_path = resolve_encoder_dir(encoder_dir)
     paths = {"train": Path(train_path), "dev": Path(dev_path) if dev_path else None, "test": Path(test_path)}
 

@@ -31,9 +31,6 @@ MEDIAN pass time. :func:`run_benchmark` returns one JSON-able dict;
 import gc
 import io
 import json
-import os
-import platform
-import secrets
 import shlex
 import statistics
 import subprocess
@@ -47,7 +44,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy
 
 from .alignment import NO_PIECE, hf_first_subword_positions
-from .benchmark_utils import hardware_info, peak_rss_mb
+from .benchmark_utils import hardware_info, package_versions, peak_rss_mb, write_bytes_atomic
 from .tags import make_iob2_labels
 
 PathLike = Union[str, Path]
@@ -819,15 +816,7 @@ def _warnings(results: Mapping[str, Mapping[str, Any]]) -> List[str]:
 
 
 def _versions() -> Dict[str, Optional[str]]:
-    from importlib import metadata
-
-    versions: Dict[str, Optional[str]] = {"python": platform.python_version()}
-    for package in ("torch", "transformers", "spacy", "spacy-transformers", "thinc", "spacy_bert_ner"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
+    return package_versions(("torch", "transformers", "spacy", "spacy-transformers", "thinc", "spacy_bert_ner"))
 
 
 # ---------------------------------------------------------------------------
@@ -981,21 +970,6 @@ def _hardware_warnings(systems: Mapping[str, Mapping[str, Any]]) -> List[str]:
 # ---------------------------------------------------------------------------
 # Output: JSON, Markdown, PNG
 # ---------------------------------------------------------------------------
-def _write_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _fmt(value: Any, pattern: str = "{:,.0f}") -> str:
     return "n/a" if value is None else pattern.format(value)
 
@@ -1080,7 +1054,7 @@ def write_outputs(result: Mapping[str, Any], output_dir: PathLike) -> Dict[str, 
     output_dir = Path(output_dir)
     text = json.dumps(result, indent=2) + "\n"  # fails before anything is written
     return {
-        "json": _write_atomic(output_dir / OUTPUT_NAMES["json"], text.encode("utf8")),
-        "markdown": _write_atomic(output_dir / OUTPUT_NAMES["markdown"], markdown_table(result).encode("utf8")),
-        "png": _write_atomic(output_dir / OUTPUT_NAMES["png"], plot_speed(result)),
+        "json": write_bytes_atomic(output_dir / OUTPUT_NAMES["json"], text.encode("utf8")),
+        "markdown": write_bytes_atomic(output_dir / OUTPUT_NAMES["markdown"], markdown_table(result).encode("utf8")),
+        "png": write_bytes_atomic(output_dir / OUTPUT_NAMES["png"], plot_speed(result)),
     }

@@ -1,6 +1,6 @@
 """Shared fixtures: a tiny random BERT built locally (seconds, offline) and small corpora."""
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import pytest
 import spacy
@@ -50,6 +50,22 @@ def make_examples(nlp: Language, n_copies: int = 1) -> List[Example]:
             reference = make_doc(nlp, text, ents)
             examples.append(Example(nlp.make_doc(text), reference))
     return examples
+
+
+def gold_doc(nlp: Language, sentences: List[Tuple[str, List[Tuple[int, int, str]]]]) -> Doc:
+    """One gold Doc from whole sentences: single spaces, sentence starts, IOB2 ents (like corpus.py)."""
+    words: List[str] = []
+    starts: List[bool] = []
+    ents: List[Tuple[int, int, str]] = []
+    for text, spans in sentences:
+        offset = len(words)
+        sentence = text.split()
+        words.extend(sentence)
+        starts.extend([True] + [False] * (len(sentence) - 1))
+        ents.extend((offset + s, offset + e, label) for s, e, label in spans)
+    doc = Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False], sent_starts=starts)
+    doc.set_ents([Span(doc, s, e, label=label) for s, e, label in ents], default="outside")
+    return doc
 
 
 def build_pipeline(model_dir: Path, head: str = "token_classifier", **head_config) -> Language:

@@ -22,29 +22,13 @@ from spacy_bert_ner.evaluation import (
     f1_from_counts,
     read_train_time,
     score_examples,
-    seqeval_report,
 )
 
-from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples
+from .conftest import TRAIN_SENTENCES, build_pipeline, gold_doc, make_examples
 from .test_report import assert_real_png
 
 SpanSpec = Tuple[int, int, str]
 
-
-def gold_doc(nlp: Language, sentences: List[Tuple[str, List[SpanSpec]]]) -> Doc:
-    """One gold Doc from whole sentences: single spaces, sentence starts, IOB2 ents (like corpus.py)."""
-    words: List[str] = []
-    starts: List[bool] = []
-    ents: List[SpanSpec] = []
-    for text, spans in sentences:
-        offset = len(words)
-        sentence = text.split()
-        words.extend(sentence)
-        starts.extend([True] + [False] * (len(sentence) - 1))
-        ents.extend((offset + s, offset + e, label) for s, e, label in spans)
-    doc = Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False], sent_starts=starts)
-    doc.set_ents([Span(doc, s, e, label=label) for s, e, label in ents], default="outside")
-    return doc
 
 
 def predicted(nlp: Language, text: str, ents: List[SpanSpec]) -> Doc:

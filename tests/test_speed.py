@@ -7,8 +7,7 @@ from typing import Dict, List
 import pytest
 import spacy
 from PIL import Image
-from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_bert_ner import speed
@@ -32,7 +31,7 @@ from spacy_bert_ner.speed import (
     write_outputs,
 )
 
-from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples
+from .conftest import TRAIN_SENTENCES, build_pipeline, gold_doc, make_examples
 
 
 # ---------------------------------------------------------------------------
@@ -115,17 +114,7 @@ def test_ratios_divide_words_per_second():
 # ---------------------------------------------------------------------------
 # Data slicing
 # ---------------------------------------------------------------------------
-def gold_doc(nlp: Language, sentences) -> Doc:
-    words, starts, ents = [], [], []
-    for text, spans in sentences:
-        offset = len(words)
-        sentence = text.split()
-        words.extend(sentence)
-        starts.extend([True] + [False] * (len(sentence) - 1))
-        ents.extend((offset + s, offset + e, label) for s, e, label in spans)
-    doc = Doc(nlp.vocab, words=words, spaces=[True] * (len(words) - 1) + [False], sent_starts=starts)
-    doc.set_ents([Span(doc, s, e, label=label) for s, e, label in ents], default="outside")
-    return doc
+
 
 
 @pytest.fixture(scope="module")
