@@ -13,7 +13,6 @@ import spacy
 import srsly
 from typer.testing import CliRunner
 
-from spacy_bert_ner import encoders
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.encoders import TINY_ENCODERS, conll_words, known_encoders, prepare_encoder
 

@@ -1,7 +1,6 @@
 """The token_classifier component on a tiny local BERT: train, predict, serialize, edge cases."""
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict, List
 
 import numpy
@@ -9,7 +8,6 @@ import pytest
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
-from spacy.training import Example
 
 from spacy_bert_ner.pipeline import TokenClassifier
 from spacy_bert_ner.tags import is_valid_iob2
