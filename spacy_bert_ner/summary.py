@@ -65,7 +65,8 @@ def recipe_summary(recipe_path: PathLike) -> Dict[str, Any]:
         "train_seconds": recipe["train_seconds"],
         "seconds_per_epoch": recipe["train_seconds"] / epochs if epochs else None,
         "command": recipe.get("command"),
-        "sources": [str(recipe_path)],
+        "measured_here": recipe.get("measured_here", True),
+        "sources": [str(recipe_path)] + ([recipe["source"]] if recipe.get("source") else []),
     }
 
 
@@ -113,6 +114,8 @@ def summary_markdown(summary: Mapping[str, Any], heads: Sequence[str]) -> str:
         entry = summary.get(key)
         if not entry:
             continue
+        if entry.get("measured_here") is False:
+            label += " (quoted, not measured here)"
         ci = entry.get("test_f1_ci95") or [None, None]
         spacy_f1 = entry.get("test_f1_spacy_evaluate")
         ci_text = "-" if spacy_f1 is None else _pts(spacy_f1)

@@ -64,6 +64,15 @@ def test_markdown_table_rows(run_dir):
     assert lines[3] == "| ner | 88.00 | 88.20 | 88.10 [87.10..89.10] | 91.00 | 10.0 min | 1,234 |"
 
 
+def test_quoted_recipe_is_labelled(run_dir):
+    recipe = json.loads((run_dir / "hf.json").read_text())
+    (run_dir / "quoted.json").write_text(json.dumps({**recipe, "measured_here": False, "source": "DESIGN.md"}))
+    summary = build_summary({"ner": run_dir / "ner"}, run_dir / "quoted.json")
+    assert summary["hf_trainer_recipe"]["measured_here"] is False
+    assert summary["hf_trainer_recipe"]["sources"][-1] == "DESIGN.md"
+    assert "| HF Trainer recipe (quoted, not measured here) | 86.50 |" in summary_markdown(summary, ["ner"])
+
+
 def test_summary_without_recipe_and_missing_files(run_dir, tmp_path):
     summary = build_summary({"ner": run_dir / "ner"}, None)
     assert summary["hf_trainer_recipe"] is None and "margins_over_hf_recipe" not in summary
