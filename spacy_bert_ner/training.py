@@ -5,13 +5,34 @@ head, so the workflow trains through :func:`train_timed` instead of calling
 ``spacy train`` directly. Seconds per epoch come from counting the batches
 the config's own batcher makes from the training corpus.
 """
+import statistics
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from spacy.util import registry
 
 from .benchmark_utils import hardware_info, write_json_atomic
 
 PathLike = Union[str, Path]
+STEP_TIMER = {"@callbacks": "spacy-bert-ner.step_timer.v1"}
+# perf_counter() at every update of the training run in progress (see make_step_timer)
+STEP_TIMES: List[float] = []
+
+
+@registry.callbacks("spacy-bert-ner.step_timer.v1")
+def make_step_timer() -> Callable[[Any, Dict[str, Any]], None]:
+    """``[training.before_update]`` callback: a time stamp before every update.
+
+    :func:`train_timed` adds it when the config has no ``before_update`` of its
+    own and reads the median step time from it: the cost of an update without
+    initialization and without the dev evaluations (the slow outliers).
+    """
+
+    def record(nlp: Any, info: Dict[str, Any]) -> None:
+        STEP_TIMES.append(time.perf_counter())
+
+    return record
 
 
 def batches_per_epoch(config_path: PathLike, overrides: Dict[str, Any]) -> Optional[int]:
@@ -35,15 +56,21 @@ def train_timed(
     """Run ``spacy train`` in this process and write ``OUTPUT/train_time.json``."""
     from spacy.cli.train import train
 
+    from spacy.util import load_config
+
     output_path = Path(output_path)
     n_batches = batches_per_epoch(config_path, overrides)
+    overrides = dict(overrides)
+    if load_config(config_path, overrides=overrides, interpolate=False)["training"].get("before_update") is None:
+        overrides["training.before_update"] = STEP_TIMER
+    STEP_TIMES.clear()
     started = time.perf_counter()
     train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
     seconds = time.perf_counter() - started
+    steps = [later - earlier for earlier, later in zip(STEP_TIMES, STEP_TIMES[1:])]
+    median_step = statistics.median(steps) if steps else None
     max_steps = overrides.get("training.max_steps")
     if max_steps is None:
-        from spacy.util import load_config
-
         max_steps = load_config(config_path, overrides=overrides)["training"]["max_steps"]
     epochs = max_steps / n_batches if n_batches and max_steps else None
     record = {
@@ -55,6 +82,10 @@ def train_timed(
         "batches_per_epoch": n_batches,
         "epochs": epochs,
         "seconds_per_epoch": seconds / epochs if epochs else None,
+        "median_step_seconds": median_step,
+        "seconds_per_epoch_from_median_step": median_step * n_batches if median_step and n_batches else None,
+        "step_definition": "median interval between consecutive updates (spacy-bert-ner.step_timer.v1): "
+        "one update, without initialization or dev evaluations",
         "hardware": hardware_info(gpu_id),
     }
     write_json_atomic(output_path / "train_time.json", record)

@@ -49,4 +49,7 @@ def test_train_timed_trains_and_records_time(docbin, tiny_bert_dir, tmp_path, co
     assert saved["batches_per_epoch"] == 6 and saved["epochs"] == pytest.approx(0.5)
     assert saved["seconds_per_epoch"] == pytest.approx(saved["seconds"] * 2)
     assert saved["hardware"]["cores"] >= 1
+    assert 0 < saved["median_step_seconds"] < saved["seconds"]
+    assert saved["seconds_per_epoch_from_median_step"] == pytest.approx(saved["median_step_seconds"] * 6)
+    assert "step_timer" in (output / "model-last" / "config.cfg").read_text()
     assert not [p for p in output.iterdir() if p.name.endswith(".tmp")]
