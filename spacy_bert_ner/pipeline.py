@@ -250,9 +250,12 @@ class TokenClassifier(TrainablePipe):
             path = numpy.asarray([index[tag] for tag in tags], dtype="int64")
         else:
             probs = scores
-            with numpy.errstate(divide="ignore"):
-                log_probs = numpy.log(scores)
-            path, _ = constrained_viterbi(log_probs, self.tag_names, missing=missing)
+            path = scores.argmax(axis=1)
+            # With hard constraints only, a valid argmax path is already the best path.
+            if missing.any() or not _is_valid_path(path, *self._constraint_masks()):
+                with numpy.errstate(divide="ignore"):
+                    log_probs = numpy.log(scores)
+                path, _ = constrained_viterbi(log_probs, self.tag_names, missing=missing)
         path = numpy.asarray(path, dtype="int64")
         confidences = probs[numpy.arange(path.shape[0]), path].astype("float32")
         confidences[missing] = 0.0
@@ -406,3 +409,8 @@ def _softmax(scores: numpy.ndarray) -> numpy.ndarray:
     shifted = scores - scores.max(axis=1, keepdims=True)
     exp = numpy.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _is_valid_path(path: numpy.ndarray, start_allowed: numpy.ndarray, allowed: numpy.ndarray) -> bool:
+    """Whether a label path obeys the IOB2 start and transition constraints."""
+    return bool(start_allowed[path[0]]) and bool(allowed[path[:-1], path[1:]].all())

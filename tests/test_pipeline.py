@@ -256,3 +256,22 @@ def test_ner_with_token_features_trains_and_round_trips(tiny_bert_dir):
     assert [(e.text, e.label_) for e in fresh(text).ents] == [(e.text, e.label_) for e in nlp(text).ents]
     docs = list(nlp.pipe(["", text, " ", "Brussels"]))  # empty docs beside non-empty ones
     assert [len(doc) for doc in docs] == [0, 5, 1, 1]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_viterbi_fast_path_gives_the_viterbi_path(tiny_bert_dir, seed):
+    """_decode skips the search when the argmax path is valid; the result must not change."""
+    from spacy_bert_ner.tags import constrained_viterbi
+
+    nlp = build_pipeline(tiny_bert_dir)
+    nlp.initialize(lambda: make_examples(nlp))
+    component = nlp.get_pipe("token_classifier")
+    rng = numpy.random.default_rng(seed)
+    logits = rng.normal(0, 3, size=(12, len(component.tag_names)))
+    if seed % 2:  # a valid argmax path: all O
+        logits[:, component.tag_names.index("O")] += 20
+    probs = numpy.exp(logits) / numpy.exp(logits).sum(axis=1, keepdims=True)
+    path, confidences = component._decode(probs.astype("float32"))
+    expected, _ = constrained_viterbi(numpy.log(probs.astype("float32")), component.tag_names)
+    assert list(path) == list(expected)
+    assert confidences == pytest.approx(probs[numpy.arange(12), expected], rel=1e-5)
