@@ -70,6 +70,8 @@ RATIO_PAIRS: Tuple[Tuple[str, str], ...] = (
     ("token_classifier_int8", "bare_forward"),
 )
 RSS_MODES = ("subprocess", "process", "none")
+SORTED_ARCHITECTURE = "spacy-bert-ner.TransformerModel.v1"
+TRANSFORMER_ARCHITECTURES = ("spacy-transformers.TransformerModel.v3", SORTED_ARCHITECTURE)
 ADD_PREFIX_SPACE_TYPES = frozenset({"bloom", "gpt2", "roberta", "longformer", "bart"})
 OUTPUT_NAMES = {"json": "speed.json", "markdown": "speed.md", "png": "speed.png"}
 
@@ -439,17 +441,22 @@ def spacy_system(
 
 
 def sorted_batches_override(pipeline_dir: PathLike, chunk_size: int) -> Dict[str, Any]:
-    """Config overrides that run a v3 transformer with length-sorted chunks; {} if not applicable."""
+    """Config overrides that run the pipeline's transformer with ``chunk_size``.
+
+    > 0: length-sorted chunks (``spacy-bert-ner.TransformerModel.v1``); 0: every
+    window padded to the batch's longest (spacy-transformers' own batching), whether
+    the pipeline was saved with ``spacy-transformers.TransformerModel.v3`` or v1.
+    """
     from spacy.util import load_config
 
-    if chunk_size <= 0:
-        return {}
     config = load_config(Path(pipeline_dir) / "config.cfg", interpolate=False)
     overrides: Dict[str, Any] = {}
     for name, component in config["components"].items():
-        model = component.get("model", {})
-        if component.get("factory") == "transformer" and model.get("@architectures") == "spacy-transformers.TransformerModel.v3":
-            overrides[f"components.{name}.model.@architectures"] = "spacy-bert-ner.TransformerModel.v1"
+        architecture = component.get("model", {}).get("@architectures")
+        if component.get("factory") != "transformer" or architecture not in TRANSFORMER_ARCHITECTURES:
+            continue
+        if chunk_size > 0 or architecture == SORTED_ARCHITECTURE:
+            overrides[f"components.{name}.model.@architectures"] = SORTED_ARCHITECTURE
             overrides[f"components.{name}.model.chunk_size"] = chunk_size
     return overrides
 
@@ -653,7 +660,7 @@ class BenchmarkSpec:
             ("max_words", self.max_words >= 0, ">= 0 (0: all)"),
             ("hf_batch_size", self.hf_batch_size >= 1, ">= 1"),
             ("bare_batch_size", self.bare_batch_size >= 1, ">= 1"),
-            ("chunk_size", self.chunk_size >= 0, ">= 0 (0: as saved)"),
+            ("chunk_size", self.chunk_size >= 0, ">= 0 (0: spacy-transformers' padding)"),
             ("spacy_batch_size", self.spacy_batch_size is None or self.spacy_batch_size >= 1, ">= 1 or None"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1 or None"),
             ("rss", self.rss in RSS_MODES, f"one of {', '.join(RSS_MODES)}"),

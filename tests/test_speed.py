@@ -402,3 +402,28 @@ def test_sorted_batches_run_v3_pipelines_with_the_same_predictions(pipelines, do
     assert "default" in as_saved.info["transformer_batching"]
     expected, got = as_saved.score(as_saved.run()), chunked.score(chunked.run())
     assert (got["tp"], got["fp"], got["fn"]) == (expected["tp"], expected["fp"], expected["fn"])
+
+
+@pytest.mark.parametrize(
+    "architecture,chunk_size,expected",
+    [
+        ("spacy-transformers.TransformerModel.v3", 8, ("spacy-bert-ner.TransformerModel.v1", 8)),
+        ("spacy-transformers.TransformerModel.v3", 0, None),
+        ("spacy-bert-ner.TransformerModel.v1", 0, ("spacy-bert-ner.TransformerModel.v1", 0)),
+        ("spacy-bert-ner.TransformerModel.v1", 4, ("spacy-bert-ner.TransformerModel.v1", 4)),
+    ],
+)
+def test_sorted_batches_override(tmp_path, architecture, chunk_size, expected):
+    (tmp_path / "config.cfg").write_text(
+        "[components]\n\n[components.transformer]\nfactory = \"transformer\"\n\n"
+        f"[components.transformer.model]\n@architectures = \"{architecture}\"\n\n"
+        "[components.ner]\nfactory = \"ner\"\n"
+    )
+    overrides = speed.sorted_batches_override(tmp_path, chunk_size)
+    if expected is None:
+        assert overrides == {}
+    else:
+        assert overrides == {
+            "components.transformer.model.@architectures": expected[0],
+            "components.transformer.model.chunk_size": expected[1],
+        }
