@@ -20,6 +20,7 @@ length limit) is predicted ``O`` and counted, never skipped.
 :func:`run_recipe` writes one JSON with the scores, timings, hardware,
 versions, hyperparameters and the data files' sha256.
 """
+import os
 import platform
 import shlex
 import sys
@@ -352,7 +353,7 @@ def run_recipe(
     )
 
     device = _resolve_device(device)
-    torch.set_num_threads(usable_cores())
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or usable_cores()))  # as torch does
     encoder_path = resolve_encoder_dir(encoder_dir)
     paths = {"train": Path(train_path), "dev": Path(dev_path) if dev_path else None, "test": Path(test_path)}
 
