@@ -11,9 +11,7 @@ never tokens, so the published CoNLL-2003 counts come out exactly.
 """
 import csv
 import io
-import os
 import re
-import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,8 @@ from typing import (
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
+
+from .benchmark_utils import write_bytes_atomic
 
 TagScheme = Literal["auto", "iob1", "iob2"]
 CorpusFormat = Literal["conll", "gmb"]
@@ -487,22 +487,7 @@ def write_docbin(docs: Iterable[Doc], path: PathLike) -> None:
     removed and an existing file at ``path`` is left as it was.
     """
     data = DocBin(store_user_data=False, docs=docs).to_bytes()
-    _write_bytes_atomic(Path(path), data)
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
-        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(Path(path), data)
 
 
 def convert(
