@@ -68,8 +68,14 @@ def gold_doc(nlp: Language, sentences: List[Tuple[str, List[Tuple[int, int, str]
     return doc
 
 
-def build_pipeline(model_dir: Path, head: str = "token_classifier", **head_config) -> Language:
-    """transformer + head on the tiny BERT, configured like configs/*.cfg."""
+def build_pipeline(
+    model_dir: Path, head: str = "token_classifier", *, window: int = 8, stride: int = 6, **head_config
+) -> Language:
+    """transformer + head on the tiny BERT, configured like configs/*.cfg.
+
+    The default 8/6 windows make every test sentence span several windows;
+    128/96 (the configs' values) reads each whole, as HF does.
+    """
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "transformer",
@@ -77,7 +83,7 @@ def build_pipeline(model_dir: Path, head: str = "token_classifier", **head_confi
             "model": {
                 "@architectures": "spacy-transformers.TransformerModel.v3",
                 "name": str(model_dir),
-                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 6},
+                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": stride},
                 "tokenizer_config": {"use_fast": True},
             }
         },

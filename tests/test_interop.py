@@ -33,7 +33,7 @@ from spacy_bert_ner.interop import (
 )
 from spacy_bert_ner.tags import is_valid_iob2
 
-from .conftest import TRAIN_SENTENCES, make_examples
+from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples
 
 HF_ID2LABEL = {
     0: "B-PER", 1: "I-PER", 2: "O", 3: "B-LOC", 4: "I-LOC",
@@ -420,18 +420,7 @@ def test_round_trip_of_another_architecture(tiny_bert_dir, tmp_path):
 
 def build_head(tiny_bert_dir, **head_config) -> Language:
     """transformer (one window per sentence, as HF reads it) + token_classifier."""
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={"model": {
-            "@architectures": "spacy-transformers.TransformerModel.v3",
-            "name": str(tiny_bert_dir),
-            "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96},
-            "tokenizer_config": {"use_fast": True},
-        }},
-    )
-    nlp.add_pipe("token_classifier", config=head_config)
-    return nlp
+    return build_pipeline(tiny_bert_dir, window=128, stride=96, **head_config)
 
 
 def test_export_of_a_trained_pipeline_matches_spacy(tiny_bert_dir, tmp_path):

@@ -20,7 +20,7 @@ from typing import Dict, List
 import pytest
 import spacy
 
-from .conftest import TRAIN_SENTENCES, make_examples
+from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples
 
 PACKAGE_NAME = "bert_ner_pkgtest"
 VERSION = "0.0.1"
@@ -34,17 +34,7 @@ def run(args: List[str], **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained_dir(tiny_bert_dir, tmp_path_factory) -> Path:
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "transformer",
-        config={"model": {
-            "@architectures": "spacy-transformers.TransformerModel.v3",
-            "name": str(tiny_bert_dir),
-            "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96},
-            "tokenizer_config": {"use_fast": True},
-        }},
-    )
-    nlp.add_pipe("token_classifier")
+    nlp = build_pipeline(tiny_bert_dir, window=128, stride=96)
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 0.003
