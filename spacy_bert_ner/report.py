@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy
 
+from .benchmark_utils import write_bytes_atomic
 from .evaluation import (
     ERROR_CATEGORIES,
     MODE_LABELS,
@@ -66,7 +67,7 @@ def write_evaluation(metrics: Mapping[str, Any], output_dir: PathLike) -> Dict[s
     _write_json(paths["confusion_json"], {"name": name, "split": split, "rows": "gold", **metrics["confusion"]})
     plot_confusion(metrics["confusion"], paths["confusion_png"], title=f"{name}: token-level IOB2 confusion ({split})")
     _write_json(paths["errors_json"], {"name": name, "split": split, **metrics["errors"]})
-    paths["errors_md"].write_text(errors_markdown(metrics["errors"], name=name, split=split), encoding="utf8")
+    _write_text(paths["errors_md"], errors_markdown(metrics["errors"], name=name, split=split))
     return paths
 
 
@@ -134,8 +135,7 @@ def plot_confusion(confusion: Mapping[str, Any], path: PathLike, *, title: str) 
                 colour = "white" if share[i, j] > 0.5 else "black"
                 ax.text(j, i, f"{int(matrix[i, j]):,}", ha="center", va="center", fontsize=font, color=colour)
     fig.tight_layout()
-    fig.savefig(path)
-    return Path(path)
+    return _save_png(fig, Path(path))
 
 
 # ---------------------------------------------------------------------------
@@ -817,8 +817,7 @@ def plot_comparison(comparison: Mapping[str, Any], path: PathLike) -> Path:
                           ha="center", va="bottom", fontsize=7)
     ax_speed.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    return Path(path)
+    return _save_png(fig, Path(path))
 
 
 def write_comparison(comparison: Mapping[str, Any], report_dir: PathLike) -> Dict[str, Path]:
@@ -827,13 +826,29 @@ def write_comparison(comparison: Mapping[str, Any], report_dir: PathLike) -> Dic
     report_dir.mkdir(parents=True, exist_ok=True)
     paths = {kind: report_dir / f"comparison.{kind}" for kind in ("json", "md", "png")}
     _write_json(paths["json"], comparison)
-    paths["md"].write_text(comparison_markdown(comparison), encoding="utf8")
+    _write_text(paths["md"], comparison_markdown(comparison))
     plot_comparison(comparison, paths["png"])
     return paths
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
+    _write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _save_png(fig: Any, path: Path) -> Path:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Temp file + rename (``benchmark_utils.write_bytes_atomic``): never half-written."""
+    write_bytes_atomic(path, text.encode("utf8"))
 
 
 __all__ = [

@@ -8,7 +8,7 @@ number names the file it came from.
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .benchmark_utils import write_json_atomic
+from .benchmark_utils import write_bytes_atomic, write_json_atomic
 
 PathLike = Union[str, Path]
 SCHEMA = "spacy_bert_ner.summary.v1"
@@ -145,7 +145,5 @@ def write_summary(summary: Mapping[str, Any], heads: Sequence[str], output_dir: 
     output_dir = Path(output_dir)
     paths = {"json": output_dir / "summary.json", "md": output_dir / "summary.md"}
     write_json_atomic(paths["json"], dict(summary))
-    markdown_tmp = paths["md"].with_suffix(".md.tmp")
-    markdown_tmp.write_text(summary_markdown(summary, heads), encoding="utf8")
-    markdown_tmp.replace(paths["md"])
+    write_bytes_atomic(paths["md"], summary_markdown(summary, heads).encode("utf8"))
     return paths

@@ -35,12 +35,14 @@ def make_step_timer() -> Callable[[Any, Dict[str, Any]], None]:
     return record
 
 
-def batches_per_epoch(config_path: PathLike, overrides: Dict[str, Any]) -> Optional[int]:
-    """How many batches the config's batcher cuts one pass over the training corpus into."""
-    import spacy
-    from spacy.util import load_config, registry, resolve_dot_names
+def batches_per_epoch(config: Any) -> Optional[int]:
+    """How many batches the config's batcher cuts one pass over the training corpus into.
 
-    config = load_config(config_path, overrides=overrides, interpolate=False)
+    config: a ``spacy.util.load_config(..., interpolate=False)`` result, overrides applied.
+    """
+    import spacy
+    from spacy.util import registry, resolve_dot_names
+
     if config["training"].get("max_epochs", 0) < 0:  # streamed corpora have no epochs
         return None
     nlp = spacy.blank(config["nlp"]["lang"])
@@ -55,13 +57,14 @@ def train_timed(
 ) -> Dict[str, Any]:
     """Run ``spacy train`` in this process and write ``OUTPUT/train_time.json``."""
     from spacy.cli.train import train
-
     from spacy.util import load_config
 
     output_path = Path(output_path)
-    n_batches = batches_per_epoch(config_path, overrides)
+    config = load_config(config_path, overrides=overrides, interpolate=False)
+    n_batches = batches_per_epoch(config)
+    max_steps = config["training"]["max_steps"]
     overrides = dict(overrides)
-    if load_config(config_path, overrides=overrides, interpolate=False)["training"].get("before_update") is None:
+    if config["training"].get("before_update") is None:
         overrides["training.before_update"] = STEP_TIMER
     STEP_TIMES.clear()
     started = time.perf_counter()
@@ -69,9 +72,6 @@ def train_timed(
     seconds = time.perf_counter() - started
     steps = [later - earlier for earlier, later in zip(STEP_TIMES, STEP_TIMES[1:])]
     median_step = statistics.median(steps) if steps else None
-    max_steps = overrides.get("training.max_steps")
-    if max_steps is None:
-        max_steps = load_config(config_path, overrides=overrides)["training"]["max_steps"]
     epochs = max_steps / n_batches if n_batches and max_steps else None
     record = {
         "seconds": seconds,
