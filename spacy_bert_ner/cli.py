@@ -151,7 +151,7 @@ def export_onnx_cmd(
 @app.command("summary")
 def summary_cmd(
     output_dir: Path = typer.Argument(..., help="Folder for summary.json and summary.md (e.g. reports/conll2003)"),
-    head: List[str] = typer.Option(..., help="NAME=DIR holding {test,dev}_metrics.json. Repeat per head"),
+    head: List[str] = typer.Option(..., help="NAME=DIR holding {test,dev}_metrics.json; NAME=DIR1,DIR2,... for several seeds (mean ± std). Repeat per head"),
     hf_recipe: Optional[Path] = typer.Option(None, help="The HF Trainer recipe's JSON (scripts/hf_trainer_recipe.py)"),
     command: List[str] = typer.Option([], help="NAME=COMMAND that reproduces a number. Repeat"),
 ) -> None:
@@ -159,7 +159,7 @@ def summary_cmd(
     from .summary import build_summary, write_summary
 
     try:
-        heads = dict(_split_pair(value, "--head") for value in head)
+        heads = {name: dirs.split(",") for name, dirs in (_split_pair(value, "--head") for value in head)}
         commands = dict(_split_pair(value, "--command") for value in command)
         summary = build_summary(heads, hf_recipe, commands)
     except (OSError, ValueError, KeyError) as err:
@@ -229,6 +229,27 @@ def evaluate_cmd(
         f"{100 * metrics['seqeval']['strict']['f1']:.2f}; {metrics['speed']['words_per_second']:,.0f} words/s; "
         f"wrote {', '.join(p.name for p in paths.values())} to {output_dir}"
     )
+
+
+@app.command("windows")
+def windows_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy), normally dev"),
+    output_path: Path = typer.Argument(..., help="JSON file for the scores"),
+    window: List[str] = typer.Option(..., help="WINDOW/STRIDE of the inference windows, e.g. 160/128; repeat"),
+) -> None:
+    """Score a pipeline on DATA under several inference windows (choose them on dev)."""
+    from .benchmark_utils import write_json_atomic
+    from .windows import parse_window, score_windows
+
+    try:
+        result = score_windows(pipeline_dir, data_path, [parse_window(value) for value in window])
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    write_json_atomic(output_path, result)
+    for setting in result["settings"]:
+        msg.text(f"{setting['window']}/{setting['stride']}: F1 {100 * setting['f1']:.2f}, {setting['seconds']:.1f} s")
+    msg.good(f"Wrote {output_path}")
 
 
 @app.command("compare")

@@ -622,7 +622,7 @@ def score_examples(
 # ---------------------------------------------------------------------------
 # Evaluating a trained pipeline on a DocBin
 # ---------------------------------------------------------------------------
-class _CapturingScorer:
+class CapturingScorer:
     """Delegates to spaCy's Scorer and keeps the predicted Examples and the time they were done.
 
     ``Language.evaluate`` copies the examples, runs ``nlp.pipe`` and then calls
@@ -743,7 +743,7 @@ def evaluate_pipeline(
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(pipeline_dir)
     examples = list(Corpus(data_path, gold_preproc=False)(nlp))
-    scorer = _CapturingScorer(nlp)
+    scorer = CapturingScorer(nlp)
     started = time.perf_counter()
     spacy_scores = nlp.evaluate(examples, scorer=scorer)  # type: ignore[arg-type]
     seconds = (scorer.done_at or time.perf_counter()) - started

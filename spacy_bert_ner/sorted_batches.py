@@ -8,8 +8,13 @@ by length and runs them in chunks of ``chunk_size``, each padded only to its
 own longest window. Outputs on real wordpieces are the same (attention masks
 padding out), weights and serialization are unchanged, and gradients flow as
 before; only the padding work goes.
+
+``inference_get_spans`` optionally cuts documents differently when predicting
+than when training: train on overlapping windows (every token seen in two
+contexts) and predict on windows that do not overlap, which encodes each
+wordpiece once instead of ``window / stride`` times on average.
 """
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy
 import torch
@@ -27,10 +32,13 @@ def build_sorted_transformer_model_v1(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     chunk_size: int = 8,
+    inference_get_spans: Optional[Callable] = None,
 ) -> Model:
     """``spacy-transformers.TransformerModel.v3`` with length-sorted chunked batches.
 
     chunk_size: windows per forward call; 0 turns sorting off (plain v3).
+    inference_get_spans: span getter used when not training (dev scores during
+        training included); None uses ``get_spans`` throughout.
     """
     if chunk_size < 0:
         raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
@@ -44,7 +52,29 @@ def build_sorted_transformer_model_v1(
         hf_layer = model.layers[0]
         hf_layer._func = sorted_chunks_forward(hf_layer._func, chunk_size)
         hf_layer.attrs["chunk_size"] = chunk_size
+    if inference_get_spans is not None:
+        model._func = with_inference_spans(model._func, inference_get_spans)
     return model
+
+
+def with_inference_spans(forward: Callable, inference_get_spans: Callable) -> Callable:
+    """Wrap the transformer's forward so prediction reads ``inference_get_spans``.
+
+    v3's forward looks ``get_spans`` up in ``model.attrs`` on every call, so the
+    getter is swapped for the duration of a predict call and restored after.
+    """
+
+    def predict_or_train(model: Model, docs: List[Any], is_train: bool) -> Tuple[Any, Callable]:
+        if is_train:
+            return forward(model, docs, is_train)
+        training_get_spans = model.attrs["get_spans"]
+        model.attrs["get_spans"] = inference_get_spans
+        try:
+            return forward(model, docs, is_train)
+        finally:
+            model.attrs["get_spans"] = training_get_spans
+
+    return predict_or_train
 
 
 def chunk_order(lengths: List[int], chunk_size: int) -> List[numpy.ndarray]:
@@ -97,6 +127,12 @@ def sorted_chunks_forward(inner: Callable, chunk_size: int) -> Callable:
     """Wrap the HF layer's forward so it runs length-sorted chunks of rows."""
 
     def forward(model: Model, wordpieces: WordpieceBatch, is_train: bool) -> Tuple[Any, Callable]:
+        if not is_train:
+            with torch.inference_mode():  # lighter than the shim's no_grad: no version counters
+                return chunked(model, wordpieces, is_train)
+        return chunked(model, wordpieces, is_train)
+
+    def chunked(model: Model, wordpieces: WordpieceBatch, is_train: bool) -> Tuple[Any, Callable]:
         n_rows = len(wordpieces.lengths)
         if n_rows <= chunk_size:
             return inner(model, wordpieces, is_train)

@@ -376,13 +376,27 @@ def score_predictions(predicted: Sequence[Any], gold: Sequence[Any]) -> Dict[str
     return {**prf_from_counts(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "definition": HEADLINE_DEFINITION}
 
 
+def _window_label(span_getter: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """'window/stride' of a strided span getter's config, else its registered name."""
+    if not span_getter:
+        return None
+    if "window" in span_getter and "stride" in span_getter:
+        return f"{span_getter['window']}/{span_getter['stride']}"
+    return span_getter.get("@span_getters")
+
+
 def _transformer_summary(nlp: Any) -> Dict[str, Any]:
     for name in nlp.pipe_names:
         if nlp.get_pipe_meta(name).factory == "transformer":
             hf_model = getattr(nlp.get_pipe(name).model, "transformer", None)
             config = getattr(hf_model, "config", None)
+            model_config = nlp.config["components"][name]["model"]
             return {
-                "config_name": nlp.config["components"][name]["model"].get("name"),
+                "config_name": model_config.get("name"),
+                "windows": _window_label(model_config.get("get_spans")),
+                "inference_windows": _window_label(
+                    model_config.get("inference_get_spans") or model_config.get("get_spans")
+                ),
                 "model_type": getattr(config, "model_type", None),
                 "num_hidden_layers": getattr(config, "num_hidden_layers", None),
                 "hidden_size": getattr(config, "hidden_size", None),

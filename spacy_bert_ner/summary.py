@@ -50,6 +50,38 @@ def head_summary(head_dir: PathLike) -> Dict[str, Any]:
     }
 
 
+AVERAGED = (
+    "test_f1", "test_precision", "test_recall", "test_f1_strict", "test_f1_spacy_evaluate",
+    "dev_f1", "dev_f1_spacy_evaluate", "words_per_second", "model_size_mb", "train_seconds",
+    "seconds_per_epoch",
+)
+SPREAD = ("test_f1", "dev_f1", "test_f1_spacy_evaluate")
+
+
+def seeds_summary(head_dirs: Sequence[PathLike]) -> Dict[str, Any]:
+    """One head trained with several seeds: means, sample standard deviations, each run.
+
+    A single folder gives :func:`head_summary` unchanged. Several give the mean
+    of every score (``test_f1`` is the mean over seeds), ``<key>_std`` (n-1) for
+    the F1s, ``n_seeds`` and ``seeds`` (each run's own summary).
+    """
+    import statistics
+
+    if len(head_dirs) == 1:
+        return head_summary(head_dirs[0])
+    runs = [head_summary(head_dir) for head_dir in head_dirs]
+    merged: Dict[str, Any] = {"n_seeds": len(runs)}
+    for key in AVERAGED:
+        values = [run[key] for run in runs]
+        merged[key] = None if None in values else statistics.fmean(values)
+    for key in SPREAD:
+        merged[f"{key}_std"] = statistics.stdev(run[key] for run in runs)
+    merged["test_f1_ci95"] = [None, None]
+    merged["sources"] = [source for run in runs for source in run["sources"]]
+    merged["seeds"] = runs
+    return merged
+
+
 def recipe_summary(recipe_path: PathLike) -> Dict[str, Any]:
     """The HF Trainer recipe's scores and training time from its JSON (``hf_recipe.run_recipe``)."""
     recipe = _read_json(Path(recipe_path))
@@ -80,20 +112,27 @@ def _hardware_label(hardware: Mapping[str, Any]) -> str:
 
 
 def build_summary(
-    heads: Mapping[str, PathLike], recipe_path: Optional[PathLike], commands: Optional[Mapping[str, str]] = None
+    heads: Mapping[str, Union[PathLike, Sequence[PathLike]]],
+    recipe_path: Optional[PathLike],
+    commands: Optional[Mapping[str, str]] = None,
 ) -> Dict[str, Any]:
-    """``{"encoder", "hardware", "hf_trainer_recipe", <head>: {...}, "margins_over_hf_recipe"}``."""
+    """``{"encoder", "hardware", "hf_trainer_recipe", <head>: {...}, "margins_over_hf_recipe"}``.
+
+    heads: name -> a folder with ``{test,dev}_metrics.json``, or a list of such
+        folders (one per seed; see :func:`seeds_summary`).
+    """
     if not heads:
         raise ValueError("expected at least one head (NAME=DIR)")
+    head_dirs = {name: [dirs] if isinstance(dirs, (str, Path)) else list(dirs) for name, dirs in heads.items()}
     summary: Dict[str, Any] = {"schema": SCHEMA, "metric": METRIC}
-    first = _read_json(Path(next(iter(heads.values()))) / "test_metrics.json")
+    first = _read_json(Path(next(iter(head_dirs.values()))[0]) / "test_metrics.json")
     encoder = first["pipeline"]["encoder"]
     summary["encoder"] = encoder.get("label") or encoder.get("config_name")
     summary["hardware"] = _hardware_label(first["hardware"])
     summary["data"] = {key: first["data"].get(key) for key in ("path", "n_docs", "n_sentences", "n_words", "n_entities")}
     summary["hf_trainer_recipe"] = recipe_summary(recipe_path) if recipe_path else None
-    for name, head_dir in heads.items():
-        summary[name] = head_summary(head_dir)
+    for name, dirs in head_dirs.items():
+        summary[name] = seeds_summary(dirs)
     if summary["hf_trainer_recipe"] is not None:
         baseline = summary["hf_trainer_recipe"]["test_f1"]
         summary["margins_over_hf_recipe"] = {
@@ -118,18 +157,22 @@ def summary_markdown(summary: Mapping[str, Any], heads: Sequence[str]) -> str:
             label += " (quoted, not measured here)"
         ci = entry.get("test_f1_ci95") or [None, None]
         spacy_f1 = entry.get("test_f1_spacy_evaluate")
-        ci_text = "-" if spacy_f1 is None else _pts(spacy_f1)
+        ci_text = "-" if spacy_f1 is None else _pts(spacy_f1, entry.get("test_f1_spacy_evaluate_std"))
         if None not in ci:
             ci_text += f" [{100 * ci[0]:.2f}..{100 * ci[1]:.2f}]"
+        if entry.get("n_seeds"):
+            label += f" (mean of {entry['n_seeds']} seeds)"
         rows.append(
-            f"| {label} | {_pts(entry['test_f1'])} | {_pts(entry.get('test_f1_strict'))} | {ci_text} | "
-            f"{_pts(entry.get('dev_f1'))} | {_minutes(entry.get('train_seconds'))} | {_rate(entry.get('words_per_second'))} |"
+            f"| {label} | {_pts(entry['test_f1'], entry.get('test_f1_std'))} | {_pts(entry.get('test_f1_strict'))} | {ci_text} | "
+            f"{_pts(entry.get('dev_f1'), entry.get('dev_f1_std'))} | {_minutes(entry.get('train_seconds'))} | {_rate(entry.get('words_per_second'))} |"
         )
     return "\n".join(rows) + f"\n\nEncoder {summary['encoder']}; {summary['hardware']}. F1: {summary['metric']}, in points.\n"
 
 
-def _pts(value: Optional[float]) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
+def _pts(value: Optional[float], std: Optional[float] = None) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
 
 
 def _minutes(seconds: Optional[float]) -> str:

@@ -13,6 +13,7 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
+from spacy_bert_ner.windows import parse_window, score_windows
 from spacy_bert_ner.evaluation import (
     aligned_entity_spans,
     doc_counts,
@@ -288,3 +289,40 @@ def test_evaluate_cli_missing_pipeline(tmp_path):
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "nope"), str(tmp_path / "x.spacy"), str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "expected a pipeline folder" in result.output
+
+
+# ---------------------------------------------------------------------------
+# Inference windows (windows.py): choose them on dev
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("value,expected", [("160/128", (160, 128)), ("8/8", (8, 8))])
+def test_parse_window(value, expected):
+    assert parse_window(value) == expected
+
+
+@pytest.mark.parametrize("value", ["160", "128/160", "a/b", "8/0"])
+def test_parse_window_rejects(value):
+    with pytest.raises(ValueError, match=value):
+        parse_window(value)
+
+
+def test_window_sweep_at_the_training_windows_reproduces_the_evaluation(workspace, metrics):
+    result = score_windows(workspace["token_classifier"], workspace["data"], [(8, 6), (8, 8), (4, 2)])
+    assert result["components"] == ["transformer"]
+    as_trained, no_overlap, short = result["settings"]
+    assert as_trained["f1"] == pytest.approx(metrics["token_classifier"]["headline"]["f1"])
+    assert as_trained["spacy_ents_f"] == pytest.approx(metrics["token_classifier"]["spacy"]["ents_f"])
+    for setting in (no_overlap, short):
+        assert 0.0 <= setting["f1"] <= 1.0 and setting["seconds"] > 0
+
+
+def test_windows_cli(workspace, tmp_path):
+    out = tmp_path / "windows.json"
+    args = ["windows", str(workspace["ner"]), str(workspace["data"]), str(out), "--window", "8/8"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(out.read_text())
+    assert [(s["window"], s["stride"]) for s in saved["settings"]] == [(8, 8)]
+    bad = CliRunner().invoke(app, args[:-1] + ["8/9"])
+    assert bad.exit_code == 1 and "8/9" in bad.output
+    missing = CliRunner().invoke(app, ["windows", str(tmp_path / "none"), str(workspace["data"]), str(out), "--window", "8/8"])
+    assert missing.exit_code == 1 and "pipeline folder" in missing.output

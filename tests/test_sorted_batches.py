@@ -94,3 +94,37 @@ def test_loads_a_v3_trained_pipeline(pair, tmp_path):
     assert nlp.get_pipe("transformer").model.layers[0].attrs["chunk_size"] == 8
     text = TEXTS[-2]
     assert [(e.start, e.label_) for e in nlp(text).ents] == [(e.start, e.label_) for e in plain(text).ents]
+
+
+def _window_count(trf_data) -> int:
+    return len(trf_data.wordpieces.lengths)
+
+
+def test_inference_spans_cut_predictions_but_not_training(tiny_bert_dir, pair):
+    """Train on overlapping 8/6 windows, predict on 8/8 ones; weights are shared as saved."""
+    no_overlap = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 8}
+    nlp = _pipeline(tiny_bert_dir, "spacy-bert-ner.TransformerModel.v1", inference_get_spans=no_overlap)
+    nlp.initialize(lambda: pair[2])
+    nlp.from_bytes(pair[0].to_bytes())
+    text = TEXTS[-2]
+    n_tokens = len(nlp.make_doc(text))
+    predicted = nlp(text)._.trf_data
+    assert _window_count(predicted) == -(-n_tokens // 8)
+    assert _window_count(pair[0](text)._.trf_data) > _window_count(predicted)
+    trained, _ = nlp.get_pipe("transformer").model.begin_update([nlp.make_doc(text)])
+    assert _window_count(trained) == _window_count(pair[0](text)._.trf_data)
+    # the training getter is back in place after a prediction, and an empty text still works
+    assert nlp.get_pipe("transformer").model.attrs["get_spans"](
+        [nlp.make_doc(text)]
+    )[0][1].start == 6
+    assert not nlp("").ents
+
+
+def test_inference_spans_from_a_config_override(pair, tmp_path):
+    """A pipeline trained on overlapping windows predicts on others through a load-time override."""
+    pair[1].to_disk(tmp_path / "trained")
+    override = {"components.transformer.model.inference_get_spans": {
+        "@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 8}}
+    nlp = spacy.load(tmp_path / "trained", config=override)
+    text = TEXTS[-2]
+    assert _window_count(nlp(text)._.trf_data) < _window_count(pair[1](text)._.trf_data)

@@ -99,3 +99,25 @@ def test_write_summary_leaves_no_temp_files(run_dir):
     paths = write_summary(summary, ["ner"], run_dir / "w")
     assert sorted(p.name for p in (run_dir / "w").iterdir()) == ["summary.json", "summary.md"]
     assert paths["json"].exists()
+
+
+def test_several_seeds_give_mean_and_std(run_dir):
+    seed1 = run_dir / "token_classifier_seed1"
+    seed1.mkdir()
+    (seed1 / "test_metrics.json").write_text(json.dumps(_metrics(0.87, 0.871, "test")))
+    (seed1 / "dev_metrics.json").write_text(json.dumps(_metrics(0.90, 0.90, "dev")))
+    heads = {"ner": run_dir / "ner", "token_classifier": [run_dir / "token_classifier", seed1]}
+    summary = build_summary(heads, run_dir / "hf.json")
+    tc = summary["token_classifier"]
+    assert tc["n_seeds"] == 2 and len(tc["seeds"]) == 2
+    assert tc["test_f1"] == pytest.approx(0.88) and tc["dev_f1"] == pytest.approx(0.91)
+    assert tc["test_f1_std"] == pytest.approx(0.0141421, abs=1e-6)  # stdev of 0.89, 0.87
+    assert summary["margins_over_hf_recipe"]["token_classifier"] == 1.5
+    assert "seeds" not in summary["ner"] and "n_seeds" not in summary["ner"]  # one folder: unchanged shape
+    table = summary_markdown(summary, ["ner", "token_classifier"])
+    assert "| token_classifier (mean of 2 seeds) | 88.00 ± 1.41 |" in table
+    result = CliRunner().invoke(app, [
+        "summary", str(run_dir / "out"), "--head", f"token_classifier={run_dir / 'token_classifier'},{seed1}",
+    ])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "out" / "summary.json").read_text())["token_classifier"]["n_seeds"] == 2
