@@ -55,7 +55,6 @@ def score_windows(
     pipeline afresh with :func:`window_override` and times ``nlp.evaluate``.
     """
     import spacy
-    from spacy.training import Corpus
 
     from .benchmark_utils import hardware_info
 
@@ -72,17 +71,7 @@ def score_windows(
         for component in components:
             overrides.update(window_override(component, window, stride))
         nlp = spacy.load(pipeline_dir, config=overrides)
-        examples = list(Corpus(data_path, gold_preproc=False)(nlp))
-        scorer = CapturingScorer(nlp)
-        started = time.perf_counter()
-        spacy_scores = nlp.evaluate(examples, scorer=scorer)  # type: ignore[arg-type]
-        seconds = (scorer.done_at or time.perf_counter()) - started
-        counts, _ = example_counts(scorer.examples)
-        tp, fp, fn = (int(value) for value in counts.sum(axis=0))
-        settings.append({
-            "window": window, "stride": stride, **prf_from_counts(tp, fp, fn),
-            "spacy_ents_f": spacy_scores.get("ents_f"), "seconds": seconds,
-        })
+        settings.append({"window": window, "stride": stride, **_score_once(nlp, data_path)})
     return {
         "pipeline": str(pipeline_dir), "data": str(data_path), "components": components,
         "settings": settings, "hardware": hardware_info(),
@@ -93,3 +82,17 @@ def score_windows(
         ),
     }
 
+
+
+def _score_once(nlp: Any, data_path: Path) -> Dict[str, Any]:
+    """P/R/F1, spaCy's ents_f and the seconds of one timed ``nlp.evaluate`` pass."""
+    from spacy.training import Corpus
+
+    examples = list(Corpus(data_path, gold_preproc=False)(nlp))
+    scorer = CapturingScorer(nlp)
+    started = time.perf_counter()
+    spacy_scores = nlp.evaluate(examples, scorer=scorer)  # type: ignore[arg-type]
+    seconds = (scorer.done_at or time.perf_counter()) - started
+    counts, _ = example_counts(scorer.examples)
+    tp, fp, fn = (int(value) for value in counts.sum(axis=0))
+    return {**prf_from_counts(tp, fp, fn), "spacy_ents_f": spacy_scores.get("ents_f"), "seconds": seconds}
