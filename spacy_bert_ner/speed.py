@@ -45,6 +45,7 @@ import numpy
 
 from .alignment import NO_PIECE, hf_first_subword_positions
 from .benchmark_utils import hardware_info, package_versions, peak_rss_mb, write_bytes_atomic
+from .sorted_batches import DEFAULT_CHUNK_SIZE
 from .tags import make_iob2_labels
 
 PathLike = Union[str, Path]
@@ -478,8 +479,8 @@ def sorted_batches_override(pipeline_dir: PathLike, chunk_size: int) -> Dict[str
 def _batching_label(nlp: Any) -> str:
     for name in nlp.pipe_names:
         model = nlp.config["components"][name].get("model", {})
-        if model.get("@architectures") == "spacy-bert-ner.TransformerModel.v1" and model.get("chunk_size", 8):
-            return f"length-sorted chunks of {model.get('chunk_size', 8)} windows (spacy-bert-ner.TransformerModel.v1)"
+        if model.get("@architectures") == "spacy-bert-ner.TransformerModel.v1" and model.get("chunk_size", DEFAULT_CHUNK_SIZE):
+            return f"length-sorted chunks of {model.get('chunk_size', DEFAULT_CHUNK_SIZE)} windows (spacy-bert-ner.TransformerModel.v1)"
     return "spacy-transformers default (all windows of a batch padded to the longest)"
 
 
@@ -659,7 +660,7 @@ class BenchmarkSpec:
     max_words: int = 0
     repeats: int = 3
     int8: bool = True
-    chunk_size: int = 8
+    chunk_size: int = DEFAULT_CHUNK_SIZE
     spacy_batch_size: Optional[int] = None
     hf_batch_size: int = 32
     bare_batch_size: int = 64

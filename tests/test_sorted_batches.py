@@ -5,7 +5,7 @@ import spacy
 import torch
 from spacy.training import Example
 
-from spacy_bert_ner.sorted_batches import chunk_order
+from spacy_bert_ner.sorted_batches import DEFAULT_CHUNK_SIZE, chunk_order
 
 from .conftest import TRAIN_SENTENCES, make_doc
 
@@ -91,7 +91,7 @@ def test_loads_a_v3_trained_pipeline(pair, tmp_path):
     plain.to_disk(tmp_path / "v3")
     override = {"components.transformer.model.@architectures": "spacy-bert-ner.TransformerModel.v1"}
     nlp = spacy.load(tmp_path / "v3", config=override)
-    assert nlp.get_pipe("transformer").model.layers[0].attrs["chunk_size"] == 8
+    assert nlp.get_pipe("transformer").model.layers[0].attrs["chunk_size"] == DEFAULT_CHUNK_SIZE == 4
     text = TEXTS[-2]
     assert [(e.start, e.label_) for e in nlp(text).ents] == [(e.start, e.label_) for e in plain(text).ents]
 
