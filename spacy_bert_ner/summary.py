@@ -166,7 +166,20 @@ def summary_markdown(summary: Mapping[str, Any], heads: Sequence[str]) -> str:
             f"| {label} | {_pts(entry['test_f1'], entry.get('test_f1_std'))} | {_pts(entry.get('test_f1_strict'))} | {ci_text} | "
             f"{_pts(entry.get('dev_f1'), entry.get('dev_f1_std'))} | {_minutes(entry.get('train_seconds'))} | {_rate(entry.get('words_per_second'))} |"
         )
+    rows += _seed_rows(summary, heads)
     return "\n".join(rows) + f"\n\nEncoder {summary['encoder']}; {summary['hardware']}. F1: {summary['metric']}, in points.\n"
+
+
+def _seed_rows(summary: Mapping[str, Any], heads: Sequence[str]) -> List[str]:
+    """A table of each seed's run for the heads that have several."""
+    rows = ["", "| system | pipeline | test F1 | test F1 as `spacy evaluate` | dev F1 |", "|---|---|---:|---:|---:|"]
+    for head in heads:
+        for run in (summary.get(head) or {}).get("seeds", []):
+            rows.append(
+                f"| {head} | `{run['pipeline']}` | {_pts(run['test_f1'])} | "
+                f"{_pts(run.get('test_f1_spacy_evaluate'))} | {_pts(run.get('dev_f1'))} |"
+            )
+    return rows if len(rows) > 3 else []
 
 
 def _pts(value: Optional[float], std: Optional[float] = None) -> str:

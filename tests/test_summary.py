@@ -121,3 +121,16 @@ def test_several_seeds_give_mean_and_std(run_dir):
     ])
     assert result.exit_code == 0, result.output
     assert json.loads((run_dir / "out" / "summary.json").read_text())["token_classifier"]["n_seeds"] == 2
+
+
+def test_markdown_lists_each_seed(run_dir):
+    seed1 = run_dir / "ner_seed1"
+    seed1.mkdir()
+    (seed1 / "test_metrics.json").write_text(json.dumps(_metrics(0.86, 0.855, "test")))
+    (seed1 / "dev_metrics.json").write_text(json.dumps(_metrics(0.90, 0.90, "dev")))
+    summary = build_summary({"ner": [run_dir / "ner", seed1]}, None)
+    table = summary_markdown(summary, ["ner"])
+    assert "| ner | `training/x/test` | 88.00 | 88.10 | 91.00 |" in table
+    assert "| ner | `training/x/test` | 86.00 | 85.50 | 90.00 |" in table
+    single = summary_markdown(build_summary({"ner": run_dir / "ner"}, None), ["ner"])
+    assert "| system | pipeline |" not in single
