@@ -704,6 +704,15 @@ def pipeline_summary(nlp: Any, pipeline_dir: Union[str, Path], encoder_label: Op
     }
 
 
+def require_inputs(pipeline_dir: Union[str, Path], data_path: Union[str, Path]) -> Tuple[Path, Path]:
+    """Both paths as Path, or FileNotFoundError naming the one that is missing."""
+    pipeline_dir, data_path = Path(pipeline_dir), Path(data_path)
+    for path, what in ((pipeline_dir, "pipeline folder"), (data_path, "DocBin (.spacy) file")):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: expected a {what}, found nothing")
+    return pipeline_dir, data_path
+
+
 def evaluate_pipeline(
     pipeline_dir: Union[str, Path],
     data_path: Union[str, Path],
@@ -734,10 +743,7 @@ def evaluate_pipeline(
 
     from .benchmark_utils import dir_size_mb, hardware_info, peak_rss_mb
 
-    pipeline_dir, data_path = Path(pipeline_dir), Path(data_path)
-    for path, what in ((pipeline_dir, "pipeline folder"), (data_path, "DocBin (.spacy) file")):
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: expected a {what}, found nothing")
+    pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     fix_random_seed(0)  # as `spacy evaluate` does
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)

@@ -10,9 +10,9 @@ padding out), weights and serialization are unchanged, and gradients flow as
 before; only the padding work goes.
 
 ``inference_get_spans`` optionally cuts documents differently when predicting
-than when training: train on overlapping windows (every token seen in two
-contexts) and predict on windows that do not overlap, which encodes each
-wordpiece once instead of ``window / stride`` times on average.
+than when training: train on overlapping windows (tokens near an edge seen in
+two contexts) and predict on windows that overlap less, so the encoder
+computes fewer positions (about ``window / stride`` per token).
 """
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -23,12 +23,13 @@ from spacy_transformers.data_classes import WordpieceBatch
 from thinc.api import Model
 
 
-# Windows per forward call: 4 computes about 8% fewer (padded) positions than 8 on
-# CoNLL-2003 documents and measured faster on 2 CPU cores (README, Speed).
+# Windows per forward call: 4 pads less than 8 and measured faster on 2 CPU cores
+# (benchmarks/chunk-size-check/).
 DEFAULT_CHUNK_SIZE = 4
+ARCHITECTURE = "spacy-bert-ner.TransformerModel.v1"
 
 
-@registry.architectures("spacy-bert-ner.TransformerModel.v1")
+@registry.architectures(ARCHITECTURE)
 def build_sorted_transformer_model_v1(
     name: str,
     get_spans: Callable,

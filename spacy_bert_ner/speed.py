@@ -45,6 +45,7 @@ import numpy
 
 from .alignment import NO_PIECE, hf_first_subword_positions
 from .benchmark_utils import hardware_info, package_versions, peak_rss_mb, write_bytes_atomic
+from .sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
 from .sorted_batches import DEFAULT_CHUNK_SIZE
 from .tags import make_iob2_labels
 
@@ -71,7 +72,6 @@ RATIO_PAIRS: Tuple[Tuple[str, str], ...] = (
     ("token_classifier_int8", "bare_forward"),
 )
 RSS_MODES = ("subprocess", "process", "none")
-SORTED_ARCHITECTURE = "spacy-bert-ner.TransformerModel.v1"
 TRANSFORMER_ARCHITECTURES = ("spacy-transformers.TransformerModel.v3", SORTED_ARCHITECTURE)
 ADD_PREFIX_SPACE_TYPES = frozenset({"bloom", "gpt2", "roberta", "longformer", "bart"})
 OUTPUT_NAMES = {"json": "speed.json", "markdown": "speed.md", "png": "speed.png"}
@@ -479,7 +479,7 @@ def sorted_batches_override(pipeline_dir: PathLike, chunk_size: int) -> Dict[str
 def _batching_label(nlp: Any) -> str:
     for name in nlp.pipe_names:
         model = nlp.config["components"][name].get("model", {})
-        if model.get("@architectures") == "spacy-bert-ner.TransformerModel.v1" and model.get("chunk_size", DEFAULT_CHUNK_SIZE):
+        if model.get("@architectures") == SORTED_ARCHITECTURE and model.get("chunk_size", DEFAULT_CHUNK_SIZE):
             return f"length-sorted chunks of {model.get('chunk_size', DEFAULT_CHUNK_SIZE)} windows (spacy-bert-ner.TransformerModel.v1)"
     return "spacy-transformers default (all windows of a batch padded to the longest)"
 

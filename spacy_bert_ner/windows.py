@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
-from .evaluation import CapturingScorer, example_counts, prf_from_counts
+from .evaluation import CapturingScorer, example_counts, prf_from_counts, require_inputs
+from .sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
 
-SORTED_ARCHITECTURE = "spacy-bert-ner.TransformerModel.v1"
 STRIDED_SPANS = "spacy-transformers.strided_spans.v1"
 
 
@@ -58,10 +58,7 @@ def score_windows(
 
     from .benchmark_utils import hardware_info
 
-    pipeline_dir, data_path = Path(pipeline_dir), Path(data_path)
-    for path, what in ((pipeline_dir, "pipeline folder"), (data_path, "DocBin (.spacy) file")):
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: expected a {what}, found nothing")
+    pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     components = transformer_names(pipeline_dir)
     if not components:
         raise ValueError(f"{pipeline_dir}: the pipeline has no transformer component")
@@ -81,7 +78,6 @@ def score_windows(
             "inference_get_spans = strided_spans(window, stride); the training windows are unchanged"
         ),
     }
-
 
 
 def _score_once(nlp: Any, data_path: Path) -> Dict[str, Any]:
