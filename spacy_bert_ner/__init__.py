@@ -4,7 +4,7 @@ Importing the package registers its factory, architectures, layers and
 callbacks; spaCy also finds them through entry points, so ``spacy.load``
 needs no import.
 """
-from . import architectures, callbacks, layers, pipeline, sorted_batches
+from . import architectures, callbacks, layers, pipeline, sorted_batches, span_getters
 from .pipeline import TokenClassifier, make_token_classifier
 
 __version__ = "0.1.0"
@@ -17,4 +17,5 @@ __all__ = [
     "make_token_classifier",
     "pipeline",
     "sorted_batches",
+    "span_getters",
 ]

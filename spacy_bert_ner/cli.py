@@ -236,11 +236,11 @@ def windows_cmd(
     pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder"),
     data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy), normally dev"),
     output_path: Path = typer.Argument(..., help="JSON file for the scores"),
-    window: List[str] = typer.Option(..., help="WINDOW/STRIDE of the inference windows, e.g. 160/128; repeat"),
+    window: List[str] = typer.Option(..., help="Inference windows: WINDOW/STRIDE (strided, e.g. 160/128) or sentences:WINDOW (whole sentences packed into <= WINDOW tokens, no overlap); repeat"),
 ) -> None:
     """Score a pipeline on DATA under several inference windows (choose them on dev)."""
     from .benchmark_utils import write_json_atomic
-    from .windows import parse_window, score_windows
+    from .windows import parse_window, score_windows, span_getter_config, window_label
 
     try:
         result = score_windows(pipeline_dir, data_path, [parse_window(value) for value in window])
@@ -248,8 +248,31 @@ def windows_cmd(
         msg.fail(str(err), exits=1)
     write_json_atomic(output_path, result)
     for setting in result["settings"]:
-        msg.text(f"{setting['window']}/{setting['stride']}: F1 {100 * setting['f1']:.2f}, {setting['seconds']:.1f} s")
+        label = window_label(span_getter_config(setting["window"], setting["stride"]))
+        msg.text(f"{label}: F1 {100 * setting['f1']:.2f}, {setting['seconds']:.1f} s")
     msg.good(f"Wrote {output_path}")
+
+
+@app.command("profile")
+def profile_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy); its document texts are profiled"),
+    output_dir: Path = typer.Argument(..., help="Folder for profile.json/.md (and profile_calls.txt)"),
+    max_words: int = typer.Option(2000, help="Only the first N gold words (0: all)"),
+    batch_size: Optional[int] = typer.Option(None, help="nlp.pipe batch size in docs (default: the pipeline's)"),
+    pyinstrument: bool = typer.Option(True, "--pyinstrument/--no-pyinstrument", help="Also save pyinstrument's call tree of one nlp.pipe pass, where installed"),
+) -> None:
+    """Where inference time goes: a timer around each step nlp.pipe runs, and the encoder inside."""
+    from .profiling import profile_markdown, profile_pipeline, write_profile
+
+    try:
+        result = profile_pipeline(pipeline_dir, data_path, max_words=max_words, batch_size=batch_size,
+                                  with_pyinstrument=pyinstrument)
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_profile(result, output_dir)
+    typer.echo(profile_markdown(result))
+    msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
 
 
 @app.command("compare")

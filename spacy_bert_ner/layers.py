@@ -115,13 +115,7 @@ def _features(model: Model, docs: List[Doc], is_train: bool):
     if len(model.layers) < 3:
         return Xs, keep, backprop_tok2vec
     Es, backprop_extra = model.layers[2](docs, is_train)
-    width = Xs[0].shape[1] if Xs else 0
-    merged = [model.ops.xp.hstack((X, E)) for X, E in zip(Xs, Es)]
-
-    def backprop(dXs: List[Floats2d]):
-        backprop_extra([dX[:, width:] for dX in dXs])
-        return backprop_tok2vec([model.ops.xp.ascontiguousarray(dX[:, :width]) for dX in dXs])
-
+    merged, backprop = _hstack_rows(model.ops, tok2vec, Xs, Es, backprop_tok2vec, backprop_extra)
     return merged, keep, backprop
 
 
@@ -164,14 +158,22 @@ def concat_rows(
 def _concat_rows_forward(model: Model, docs: List[Doc], is_train: bool):
     Xs, backprop_tok2vec = model.layers[0](docs, is_train)
     Es, backprop_features = model.layers[1](docs, is_train)
-    ops = model.ops
+    return _hstack_rows(model.ops, model.layers[0], Xs, Es, backprop_tok2vec, backprop_features)
+
+
+def _hstack_rows(ops, left: Model, Xs: List[Floats2d], Es: List[Floats2d], backprop_left: Callable,
+                 backprop_right: Callable) -> Tuple[List[Floats2d], Callable]:
+    """Per doc, ``Xs``' rows with ``Es``' rows appended, and the backprop that splits the gradient.
+
+    An empty doc's 0 x 0 transformer output is widened to ``left``'s width.
+    """
     widths = [X.shape[1] for X in Xs if X.shape[0]]
-    width = widths[0] if widths else (model.layers[0].get_dim("nO") if model.layers[0].has_dim("nO") else 0)
+    width = widths[0] if widths else (left.get_dim("nO") if left.has_dim("nO") else 0)
     Ys = [ops.xp.hstack((X if X.shape[0] else ops.alloc2f(0, width), E)) for X, E in zip(Xs, Es)]
 
     def backprop(dYs: List[Floats2d]):
-        backprop_features([ops.xp.ascontiguousarray(dY[:, width:]) for dY in dYs])
-        return backprop_tok2vec([
+        backprop_right([ops.xp.ascontiguousarray(dY[:, width:]) for dY in dYs])
+        return backprop_left([
             ops.xp.ascontiguousarray(dY[:, :width]) if X.shape[0] else ops.alloc2f(*X.shape)
             for X, dY in zip(Xs, dYs)
         ])

@@ -48,6 +48,7 @@ from .benchmark_utils import hardware_info, package_versions, peak_rss_mb, write
 from .sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
 from .sorted_batches import DEFAULT_CHUNK_SIZE
 from .tags import make_iob2_labels
+from .windows import window_label
 
 PathLike = Union[str, Path]
 Sentences = List[List[str]]
@@ -96,7 +97,8 @@ DEFINITIONS = {
         "wordpieces of the same words / median seconds of one pass; wordpieces = the encoder's "
         "fast tokenizer on each sentence's words (is_split_into_words=True, no special tokens, "
         "no truncation). The numerator is the same for every system (a size of the data, not "
-        "the work done: spaCy's overlapping strided windows encode some pieces twice)"
+        "the work done: overlapping strided windows would encode some pieces twice, and spaCy's "
+        "tokenizer cuts some words HF reads whole)"
     ),
     "ratios": "words_per_second of the first system / words_per_second of the second",
     "quality": (
@@ -377,15 +379,6 @@ def score_predictions(predicted: Sequence[Any], gold: Sequence[Any]) -> Dict[str
     return {**prf_from_counts(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "definition": HEADLINE_DEFINITION}
 
 
-def _window_label(span_getter: Optional[Mapping[str, Any]]) -> Optional[str]:
-    """'window/stride' of a strided span getter's config, else its registered name."""
-    if not span_getter:
-        return None
-    if "window" in span_getter and "stride" in span_getter:
-        return f"{span_getter['window']}/{span_getter['stride']}"
-    return span_getter.get("@span_getters")
-
-
 def _transformer_summary(nlp: Any) -> Dict[str, Any]:
     for name in nlp.pipe_names:
         if nlp.get_pipe_meta(name).factory == "transformer":
@@ -394,8 +387,8 @@ def _transformer_summary(nlp: Any) -> Dict[str, Any]:
             model_config = nlp.config["components"][name]["model"]
             return {
                 "config_name": model_config.get("name"),
-                "windows": _window_label(model_config.get("get_spans")),
-                "inference_windows": _window_label(
+                "windows": window_label(model_config.get("get_spans")),
+                "inference_windows": window_label(
                     model_config.get("inference_get_spans") or model_config.get("get_spans")
                 ),
                 "model_type": getattr(config, "model_type", None),
@@ -442,7 +435,7 @@ def spacy_system(
         "components": list(nlp.pipe_names),
         "encoder": _transformer_summary(nlp),
         "batch_size": size,
-        "batch_unit": "docs (one Doc per document; the transformer splits them into strided windows)",
+        "batch_unit": "docs (one Doc per document; the transformer cuts them into windows, see windows)",
         "input": "document text, spaCy tokenization",
         "precision": "int8 dynamic (transformer Linear layers)" if int8 else "fp32",
         "quantization": quantization,

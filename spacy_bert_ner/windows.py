@@ -9,23 +9,43 @@ a config override, so the choice is made on dev with its numbers saved.
 """
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .evaluation import CapturingScorer, example_counts, prf_from_counts, require_inputs
 from .sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
+from .span_getters import SENTENCE_GETTER
 
 STRIDED_SPANS = "spacy-transformers.strided_spans.v1"
+SENTENCES_PREFIX = "sentences:"
 
 
-def parse_window(value: str) -> Tuple[int, int]:
-    """``"160/128"`` -> ``(160, 128)``; window >= stride >= 1."""
+def parse_window(value: str) -> Tuple[int, Optional[int]]:
+    """``"160/128"`` -> ``(160, 128)``, strided windows with window >= stride >= 1;
+    ``"sentences:160"`` -> ``(160, None)``, sentences packed into windows of <= 160 tokens."""
+    if value.startswith(SENTENCES_PREFIX):
+        try:
+            window = int(value[len(SENTENCES_PREFIX):])
+        except ValueError:
+            raise ValueError(f"window {value!r}: expected {SENTENCES_PREFIX}WINDOW, e.g. {SENTENCES_PREFIX}160") from None
+        if window < 1:
+            raise ValueError(f"window {value!r}: need window >= 1")
+        return window, None
     try:
         window, stride = (int(part) for part in value.split("/"))
     except ValueError:
-        raise ValueError(f"window {value!r}: expected WINDOW/STRIDE, e.g. 160/128") from None
+        raise ValueError(
+            f"window {value!r}: expected WINDOW/STRIDE (e.g. 160/128) or {SENTENCES_PREFIX}WINDOW"
+        ) from None
     if not 1 <= stride <= window:
         raise ValueError(f"window {value!r}: need 1 <= stride <= window")
     return window, stride
+
+
+def span_getter_config(window: int, stride: Optional[int]) -> Dict[str, Any]:
+    """The span getter block for strided windows, or sentence windows when ``stride`` is None."""
+    if stride is None:
+        return {"@span_getters": SENTENCE_GETTER, "window": window}
+    return {"@span_getters": STRIDED_SPANS, "window": window, "stride": stride}
 
 
 def transformer_names(pipeline_dir: Union[str, Path]) -> List[str]:
@@ -36,18 +56,29 @@ def transformer_names(pipeline_dir: Union[str, Path]) -> List[str]:
     return [name for name, block in config["components"].items() if block.get("factory") == "transformer"]
 
 
-def window_override(component: str, window: int, stride: int) -> Dict[str, Any]:
-    """Config overrides that make ``component`` predict on ``window``/``stride`` windows."""
+def window_label(getter: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The :func:`parse_window` text of a span getter's config ("160/128", "sentences:128"),
+    else its registered name; None without a getter."""
+    if not getter:
+        return None
+    name = getter.get("@span_getters")
+    if name == SENTENCE_GETTER and "window" in getter:
+        return f"{SENTENCES_PREFIX}{getter['window']}"
+    if "window" in getter and "stride" in getter:
+        return f"{getter['window']}/{getter['stride']}"
+    return name
+
+
+def window_override(component: str, window: int, stride: Optional[int]) -> Dict[str, Any]:
+    """Config overrides that make ``component`` predict on the windows :func:`span_getter_config` names."""
     return {
         f"components.{component}.model.@architectures": SORTED_ARCHITECTURE,
-        f"components.{component}.model.inference_get_spans": {
-            "@span_getters": STRIDED_SPANS, "window": window, "stride": stride,
-        },
+        f"components.{component}.model.inference_get_spans": span_getter_config(window, stride),
     }
 
 
 def score_windows(
-    pipeline_dir: Union[str, Path], data_path: Union[str, Path], windows: Sequence[Tuple[int, int]],
+    pipeline_dir: Union[str, Path], data_path: Union[str, Path], windows: Sequence[Tuple[int, Optional[int]]],
 ) -> Dict[str, Any]:
     """F1 (``spacy evaluate``'s counting) and seconds of one pass per inference window.
 
@@ -68,14 +99,16 @@ def score_windows(
         for component in components:
             overrides.update(window_override(component, window, stride))
         nlp = spacy.load(pipeline_dir, config=overrides)
-        settings.append({"window": window, "stride": stride, **_score_once(nlp, data_path)})
+        getter = span_getter_config(window, stride)["@span_getters"]
+        settings.append({"window": window, "stride": stride, "getter": getter, **_score_once(nlp, data_path)})
     return {
         "pipeline": str(pipeline_dir), "data": str(data_path), "components": components,
         "settings": settings, "hardware": hardware_info(),
         "definition": (
             "f1: entities as spacy evaluate counts them (micro P/R/F1 over the data); seconds: "
             "tokenization + nlp.pipe of one nlp.evaluate pass with the pipeline loaded under "
-            "inference_get_spans = strided_spans(window, stride); the training windows are unchanged"
+            "inference_get_spans = strided_spans(window, stride), or sentence_windows(window) where stride "
+            "is null; the training windows are unchanged"
         ),
     }
 

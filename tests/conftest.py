@@ -1,6 +1,6 @@
 """Shared fixtures: a tiny random BERT built locally (seconds, offline) and small corpora."""
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 import spacy
@@ -68,13 +68,18 @@ def gold_doc(nlp: Language, sentences: List[Tuple[str, List[Tuple[int, int, str]
     return doc
 
 
+SENTENCE_WINDOWS = {"@span_getters": "spacy-bert-ner.sentence_windows.v1", "window": 128}  # the configs' windows
+
+
 def build_pipeline(
-    model_dir: Path, head: str = "token_classifier", *, window: int = 8, stride: int = 6, **head_config
+    model_dir: Path, head: str = "token_classifier", *, window: int = 8, stride: int = 6,
+    get_spans: Optional[dict] = None, **head_config
 ) -> Language:
     """transformer + head on the tiny BERT, configured like configs/*.cfg.
 
-    The default 8/6 windows make every test sentence span several windows;
-    128/96 (the configs' values) reads each whole, as HF does.
+    The default strided 8/6 windows make every test sentence span several
+    windows; 128/96, or ``get_spans=SENTENCE_WINDOWS`` (the configs' windows),
+    reads each sentence whole, as HF does.
     """
     nlp = spacy.blank("en")
     nlp.add_pipe(
@@ -83,7 +88,9 @@ def build_pipeline(
             "model": {
                 "@architectures": "spacy-transformers.TransformerModel.v3",
                 "name": str(model_dir),
-                "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": stride},
+                "get_spans": get_spans or {
+                    "@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": stride,
+                },
                 "tokenizer_config": {"use_fast": True},
             }
         },

@@ -63,7 +63,15 @@ def _minilm_tokenizer():
 
 
 @pytest.mark.slow
-def test_hf_parity_on_conll2003_train():
+@pytest.mark.parametrize(
+    "getter",
+    [
+        {"@span_getters": "spacy-bert-ner.sentence_windows.v1", "window": 128},  # the configs' windows
+        {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96},
+    ],
+    ids=["sentence-windows", "strided"],
+)
+def test_hf_parity_on_conll2003_train(getter):
     """Every word of the 14,041 training sentences is read from the piece HF labels."""
     train = SHARED_DATA / "conll2003" / "train.txt"
     if not train.exists():
@@ -73,7 +81,8 @@ def test_hf_parity_on_conll2003_train():
     tokenizer = _minilm_tokenizer()
     nlp = spacy.blank("en")
     docs = read_conll(train, nlp.vocab)
-    get_spans = spacy.registry.span_getters.get("spacy-transformers.strided_spans.v1")(window=128, stride=96)
+    settings = {key: value for key, value in getter.items() if key != "@span_getters"}
+    get_spans = spacy.registry.span_getters.get(getter["@span_getters"])(**settings)
     n_sentences = n_words = 0
     mismatches = []
     for start in range(0, len(docs), 64):

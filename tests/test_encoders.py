@@ -115,7 +115,7 @@ def test_tiny_bert_vocabulary_is_unchanged(tiny_dirs, words_file, tmp_path):
 @pytest.mark.parametrize("head", list(HEAD_CONFIGS))
 @pytest.mark.parametrize("name", list(TINY_ENCODERS))
 def test_configs_work_unchanged_for_every_family(monkeypatch, tiny_dirs, name, head):
-    """configs/*.cfg with only the encoder name switched (windows 128/96, use_fast,
+    """configs/*.cfg with only the encoder name switched (sentence windows of 128, use_fast,
     add_prefix_space as shipped): builds, initializes, updates and predicts."""
     monkeypatch.undo()
     config = spacy.util.load_config(
@@ -124,7 +124,7 @@ def test_configs_work_unchanged_for_every_family(monkeypatch, tiny_dirs, name, h
         interpolate=True,
     )
     model_config = config["components"]["transformer"]["model"]
-    assert (model_config["get_spans"]["window"], model_config["get_spans"]["stride"]) == (128, 96)
+    assert model_config["get_spans"] == {"@span_getters": "spacy-bert-ner.sentence_windows.v1", "window": 128}
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)

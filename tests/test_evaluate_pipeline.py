@@ -13,7 +13,7 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.windows import parse_window, score_windows
+from spacy_bert_ner.windows import parse_window, score_windows, span_getter_config, window_label
 from spacy_bert_ner.evaluation import (
     aligned_entity_spans,
     doc_counts,
@@ -294,34 +294,49 @@ def test_evaluate_cli_missing_pipeline(tmp_path):
 # ---------------------------------------------------------------------------
 # Inference windows (windows.py): choose them on dev
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("value,expected", [("160/128", (160, 128)), ("8/8", (8, 8))])
+@pytest.mark.parametrize(
+    "value,expected", [("160/128", (160, 128)), ("8/8", (8, 8)), ("sentences:160", (160, None))],
+)
 def test_parse_window(value, expected):
     assert parse_window(value) == expected
 
 
-@pytest.mark.parametrize("value", ["160", "128/160", "a/b", "8/0"])
+@pytest.mark.parametrize("value", ["160", "128/160", "a/b", "8/0", "sentences:x", "sentences:0", "sentence:8"])
 def test_parse_window_rejects(value):
     with pytest.raises(ValueError, match=value):
         parse_window(value)
 
 
+@pytest.mark.parametrize("value", ["160/128", "sentences:128"])
+def test_window_label_round_trips(value):
+    assert window_label(span_getter_config(*parse_window(value))) == value
+
+
+def test_window_label_of_other_getters():
+    assert window_label({"@span_getters": "spacy-transformers.doc_spans.v1"}) == "spacy-transformers.doc_spans.v1"
+    assert window_label(None) is None
+
+
 def test_window_sweep_at_the_training_windows_reproduces_the_evaluation(workspace, metrics):
-    result = score_windows(workspace["token_classifier"], workspace["data"], [(8, 6), (8, 8), (4, 2)])
+    result = score_windows(workspace["token_classifier"], workspace["data"], [(8, 6), (8, 8), (4, 2), (8, None)])
     assert result["components"] == ["transformer"]
-    as_trained, no_overlap, short = result["settings"]
+    as_trained, no_overlap, short, sentences = result["settings"]
+    assert sentences["getter"] == "spacy-bert-ner.sentence_windows.v1" and sentences["stride"] is None
+    assert as_trained["getter"] == "spacy-transformers.strided_spans.v1"
     assert as_trained["f1"] == pytest.approx(metrics["token_classifier"]["headline"]["f1"])
     assert as_trained["spacy_ents_f"] == pytest.approx(metrics["token_classifier"]["spacy"]["ents_f"])
-    for setting in (no_overlap, short):
+    for setting in (no_overlap, short, sentences):
         assert 0.0 <= setting["f1"] <= 1.0 and setting["seconds"] > 0
 
 
 def test_windows_cli(workspace, tmp_path):
     out = tmp_path / "windows.json"
-    args = ["windows", str(workspace["ner"]), str(workspace["data"]), str(out), "--window", "8/8"]
+    args = ["windows", str(workspace["ner"]), str(workspace["data"]), str(out), "--window", "sentences:8", "--window", "8/8"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "sentences:8: F1" in result.output
     saved = json.loads(out.read_text())
-    assert [(s["window"], s["stride"]) for s in saved["settings"]] == [(8, 8)]
+    assert [(s["window"], s["stride"]) for s in saved["settings"]] == [(8, None), (8, 8)]
     bad = CliRunner().invoke(app, args[:-1] + ["8/9"])
     assert bad.exit_code == 1 and "8/9" in bad.output
     missing = CliRunner().invoke(app, ["windows", str(tmp_path / "none"), str(workspace["data"]), str(out), "--window", "8/8"])

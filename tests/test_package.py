@@ -20,7 +20,7 @@ from typing import Dict, List
 import pytest
 import spacy
 
-from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples
+from .conftest import SENTENCE_WINDOWS, TRAIN_SENTENCES, build_pipeline, make_examples
 
 PACKAGE_NAME = "bert_ner_pkgtest"
 VERSION = "0.0.1"
@@ -34,7 +34,7 @@ def run(args: List[str], **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained_dir(tiny_bert_dir, tmp_path_factory) -> Path:
-    nlp = build_pipeline(tiny_bert_dir, window=128, stride=96)
+    nlp = build_pipeline(tiny_bert_dir, get_spans=SENTENCE_WINDOWS)  # its getter loads by entry point
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 0.003

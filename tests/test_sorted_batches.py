@@ -128,3 +128,17 @@ def test_inference_spans_from_a_config_override(pair, tmp_path):
     nlp = spacy.load(tmp_path / "trained", config=override)
     text = TEXTS[-2]
     assert _window_count(nlp(text)._.trf_data) < _window_count(pair[1](text)._.trf_data)
+
+
+def test_sentence_windows_when_predicting(pair, tmp_path):
+    """Predicting on whole sentences packed into windows: one window per packed group, no overlap."""
+    pair[1].to_disk(tmp_path / "trained")
+    override = {"components.transformer.model.inference_get_spans": {
+        "@span_getters": "spacy-bert-ner.sentence_windows.v1", "window": 12}}
+    nlp = spacy.load(tmp_path / "trained", config=override)
+    text = TEXTS[-2]
+    doc = nlp(text)
+    n_sentences = len(TRAIN_SENTENCES)  # each 7-13 tokens: no two fit in 12 tokens
+    assert _window_count(doc._.trf_data) == n_sentences + 1  # the 13-token sentence is cut once
+    assert list(doc._.trf_data.align.lengths) and len(doc._.trf_data.align.lengths) == len(doc)
+    assert not nlp("").ents

@@ -1,0 +1,238 @@
+"""Where a pipeline's inference time goes: step timers around what ``nlp.pipe`` does.
+
+``nlp.pipe`` tokenizes each text, then runs every component's ``predict`` and
+``set_annotations`` on batches of docs. :func:`profile_pipeline` does the same
+steps itself with a timer around each, and times the encoder's forward calls
+inside the transformer's ``predict`` (forward hooks on the HF torch module),
+counting the positions they compute: real wordpieces and padding.
+The predictions are the ones ``nlp.pipe`` makes; only the timing is added.
+An optional pyinstrument profile of a plain ``nlp.pipe`` pass adds the
+call tree (pyinstrument is not a dependency; the profile is skipped without it).
+"""
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .benchmark_utils import hardware_info, write_bytes_atomic, write_json_atomic
+from .speed import load_docs
+
+ENCODER_STEP = "encoder forward (HF model)"
+TOKENIZER_STEP = "spaCy tokenizer (make_doc)"
+
+
+class EncoderTimer:
+    """Forward hooks on the HF torch module: seconds inside it, rows, real and padded positions.
+
+    Hooks see every forward call the module makes, after any batching the
+    layers around it do (length-sorted chunks included).
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.seconds = 0.0
+        self.calls = self.rows = self.real_positions = self.padded_positions = 0
+        self._started = 0.0
+        self._handles: List[Any] = []
+
+    def __enter__(self) -> "EncoderTimer":
+        self._handles = [
+            self.module.register_forward_pre_hook(self._before, with_kwargs=True),
+            self.module.register_forward_hook(self._after),
+        ]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _before(self, module: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        if input_ids is not None:
+            self.rows += int(input_ids.shape[0])
+            self.padded_positions += int(input_ids.numel())
+            self.real_positions += int(mask.sum()) if mask is not None else int(input_ids.numel())
+        self.calls += 1
+        self._started = time.perf_counter()
+
+    def _after(self, module: Any, args: Any, output: Any) -> None:
+        self.seconds += time.perf_counter() - self._started
+
+
+def encoder_module(nlp: Any) -> Optional[Any]:
+    """The HF torch module of the pipeline's first transformer component, if any."""
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == "transformer":
+            return nlp.get_pipe(name).model.layers[0].shims[0]._model
+    return None
+
+
+class MethodTimer:
+    """Times a component's ``predict`` and ``set_annotations`` while its ``pipe`` calls them.
+
+    Works where the component is a Python object whose ``pipe`` looks the
+    methods up on ``self`` (spaCy's TrainablePipe, spacy-transformers'
+    Transformer); a Cython component (spaCy's ``ner``) refuses the patch and
+    is only timed as a whole.
+    """
+
+    METHODS = ("predict", "set_annotations")
+
+    def __init__(self, component: Any) -> None:
+        self.component = component
+        self.seconds: Dict[str, float] = defaultdict(float)
+        self.patched: List[str] = []
+
+    def __enter__(self) -> "MethodTimer":
+        for method in self.METHODS:
+            try:
+                setattr(self.component, method, self._timed(method, getattr(self.component, method)))
+            except (AttributeError, TypeError):
+                continue
+            self.patched.append(method)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for method in self.patched:
+            delattr(self.component, method)
+
+    def _timed(self, method: str, inner: Callable) -> Callable:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[method] += time.perf_counter() - started
+
+        return timed
+
+
+def time_steps(nlp: Any, texts: Sequence[str], batch_size: int) -> Dict[str, Any]:
+    """Seconds per step of one pass over ``texts``, as ``nlp.pipe(texts, batch_size)`` runs it.
+
+    Steps: the tokenizer, then each component's ``pipe`` over all docs (the
+    batching ``nlp.pipe`` gives it), with its predict/set_annotations and the
+    encoder's forward calls timed inside. Positions: the encoder's real
+    wordpieces (special tokens included) and the positions it computed once
+    each call's rows were padded to the longest.
+    """
+    steps: List[Dict[str, Any]] = []
+    module = encoder_module(nlp)
+    encoder = EncoderTimer(module) if module is not None else None
+    started = time.perf_counter()
+    with encoder if encoder is not None else nullcontext():
+        docs = [nlp.make_doc(text) for text in texts]
+        steps.append({"step": TOKENIZER_STEP, "seconds": time.perf_counter() - started})
+        for name, component in nlp.pipeline:
+            encoder_before = encoder.seconds if encoder is not None else 0.0
+            component_start = time.perf_counter()
+            with MethodTimer(component) as methods:
+                docs = list(component.pipe(docs, batch_size=batch_size))
+            steps.append({"step": name, "seconds": time.perf_counter() - component_start})
+            for method in methods.patched:
+                steps.append({"step": f"{name}.{method}", "seconds": methods.seconds[method], "inside": name})
+            if encoder is not None and encoder.seconds > encoder_before:
+                steps.append({"step": ENCODER_STEP, "seconds": encoder.seconds - encoder_before, "inside": name})
+    total = time.perf_counter() - started
+    for step in steps:
+        step["share"] = step["seconds"] / total if total else 0.0
+    positions: Dict[str, Any] = {}
+    if encoder is not None:
+        positions = {
+            "seconds": encoder.seconds, "calls": encoder.calls, "rows": encoder.rows,
+            "real_positions": encoder.real_positions, "padded_positions": encoder.padded_positions,
+        }
+    return {"seconds": total, "steps": steps, "encoder": positions}
+
+
+def pyinstrument_text(nlp: Any, texts: Sequence[str], batch_size: int, interval: float = 0.001) -> Optional[str]:
+    """pyinstrument's text call tree of one ``nlp.pipe`` pass, or None where it is not installed."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return None
+    profiler = Profiler(interval=interval)
+    profiler.start()
+    list(nlp.pipe(texts, batch_size=batch_size))
+    profiler.stop()
+    return profiler.output_text(unicode=False, color=False, show_all=False)
+
+
+def profile_pipeline(
+    pipeline_dir: Union[str, Path], data_path: Union[str, Path], max_words: int = 2000,
+    batch_size: Optional[int] = None, with_pyinstrument: bool = True,
+) -> Dict[str, Any]:
+    """Step timings (after one warm-up batch) of the pipeline on the first ``max_words`` gold words."""
+    import spacy
+
+    from .evaluation import require_inputs
+
+    pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
+    nlp = spacy.load(pipeline_dir)
+    docs = load_docs(data_path, max_words=max_words, vocab=nlp.vocab)
+    if not docs:
+        raise ValueError(f"{data_path}: no documents to profile")
+    texts = [doc.text for doc in docs]
+    batch_size = batch_size or nlp.batch_size
+    list(nlp.pipe(texts[:1]))  # warm-up: lazy initialisations, first allocations
+    timings = time_steps(nlp, texts, batch_size)
+    words = sum(len(doc) for doc in docs)
+    return {
+        "pipeline": str(pipeline_dir), "data": str(data_path), "docs": len(docs), "words": words,
+        "spacy_tokens": sum(len(nlp.make_doc(text)) for text in texts), "batch_size": batch_size,
+        "words_per_second": words / timings["seconds"] if timings["seconds"] else None,
+        **timings,
+        "pyinstrument": pyinstrument_text(nlp, texts, batch_size) if with_pyinstrument else None,
+        "hardware": hardware_info(),
+        "definition": (
+            "one pass of the pipeline's steps over the texts, as nlp.pipe runs them, with a "
+            "time.perf_counter timer around each step; the encoder step is inside the transformer's "
+            "predict (its share is part of that step's); positions: the encoder's real wordpieces "
+            "(with special tokens) and the positions computed after padding each forward call's rows"
+        ),
+    }
+
+
+def profile_markdown(result: Mapping[str, Any]) -> str:
+    """The step table (and the encoder's positions) as Markdown."""
+    hardware = result["hardware"]
+    lines = [
+        f"Pipeline `{result['pipeline']}`, data `{result['data']}`: {result['docs']} docs, "
+        f"{result['words']:,} words ({result['spacy_tokens']:,} spaCy tokens), batch {result['batch_size']}; "
+        f"{hardware['cpu']}, {hardware['cores']} cores, torch {hardware['torch']} with "
+        f"{hardware['torch_threads']} threads. One pass: {result['seconds']:.2f} s "
+        f"({result['words_per_second']:,.0f} words/s).",
+        "",
+        "| Step | s | share |",
+        "|---|---:|---:|",
+    ]
+    for step in result["steps"]:
+        label = f"— {step['step']} (part of {step['inside']})" if step.get("inside") else step["step"]
+        lines.append(f"| {label} | {step['seconds']:.3f} | {100 * step['share']:.1f}% |")
+    encoder = result.get("encoder")
+    if encoder:
+        padding = 1 - encoder["real_positions"] / encoder["padded_positions"] if encoder["padded_positions"] else 0.0
+        lines += [
+            "",
+            f"Encoder: {encoder['calls']} forward calls, {encoder['rows']} windows, "
+            f"{encoder['real_positions']:,} real positions, {encoder['padded_positions']:,} computed "
+            f"({100 * padding:.1f}% padding).",
+        ]
+    lines += ["", f"Definition: {result['definition']}."]
+    return "\n".join(lines) + "\n"
+
+
+def write_profile(result: Mapping[str, Any], output_dir: Union[str, Path]) -> Dict[str, Path]:
+    """profile.json, profile.md and (with pyinstrument) profile_calls.txt, each written atomically."""
+    output_dir = Path(output_dir)
+    paths = {"json": output_dir / "profile.json", "md": output_dir / "profile.md"}
+    data = {key: value for key, value in result.items() if key != "pyinstrument"}
+    write_json_atomic(paths["json"], data)
+    write_bytes_atomic(paths["md"], profile_markdown(result).encode("utf8"))
+    if result.get("pyinstrument"):
+        paths["calls"] = output_dir / "profile_calls.txt"
+        write_bytes_atomic(paths["calls"], result["pyinstrument"].encode("utf8"))
+    return paths

@@ -1,0 +1,78 @@
+"""Cut documents into transformer windows at sentence boundaries, without overlap.
+
+spacy-transformers' strided windows cut a document every ``stride`` tokens,
+wherever that falls, and need an overlap (``window - stride``) so that tokens
+near a cut still see context on both sides: the encoder computes those tokens
+twice. ``spacy-bert-ner.sentence_windows.v1`` packs whole sentences into
+windows of at most ``window`` tokens instead. A cut then falls between two
+sentences, where little of the context that NER needs is lost, so every token
+is encoded once (as many positions as the document has tokens, the count a
+sentence-by-sentence HF pipeline computes) while still seeing the neighbouring
+sentences that fit in its window.
+
+Sentence starts come from the document when it has them (a parser, senter or
+sentencizer ran, or the corpus set them); otherwise a token starts a sentence
+after sentence-final punctuation or a line break, which is all a raw text
+offers before any component has run. A sentence longer than ``window`` is cut
+into consecutive pieces of ``window`` tokens.
+"""
+from functools import partial
+from typing import Callable, Iterable, List
+
+import numpy
+from spacy.tokens import Doc, Span
+from spacy_transformers.util import registry  # creates registry.span_getters
+
+SENTENCE_GETTER = "spacy-bert-ner.sentence_windows.v1"
+
+# Tokens after which a new sentence starts when the document has no sentence starts.
+SENTENCE_FINAL = frozenset({".", "!", "?", "...", "…", "。", "！", "？"})
+
+
+def sentence_starts(doc: Doc) -> numpy.ndarray:
+    """Token offsets where a sentence starts: the document's own, else punctuation and line breaks."""
+    if len(doc) == 0:
+        return numpy.zeros(0, dtype="int64")
+    if doc.has_annotation("SENT_START"):
+        starts = [token.i for token in doc if token.is_sent_start]
+    else:
+        starts = [
+            token.i for token in doc[1:]
+            if doc[token.i - 1].text in SENTENCE_FINAL or "\n" in doc[token.i - 1].text
+        ]
+    return numpy.asarray(sorted({0, *starts}), dtype="int64")
+
+
+def pack_sentences(starts: numpy.ndarray, n_tokens: int, window: int) -> List[range]:
+    """Greedy windows of whole sentences, each at most ``window`` tokens, covering every token once."""
+    bounds = list(starts) + [n_tokens]
+    windows: List[range] = []
+    window_start = 0
+    for sentence_start, sentence_end in zip(bounds[:-1], bounds[1:]):
+        if sentence_end - window_start <= window:
+            continue
+        if sentence_start > window_start:  # close the window before this sentence
+            windows.append(range(window_start, sentence_start))
+            window_start = sentence_start
+        while sentence_end - window_start > window:  # a sentence longer than a window
+            windows.append(range(window_start, window_start + window))
+            window_start += window
+    if window_start < n_tokens:
+        windows.append(range(window_start, n_tokens))
+    return windows
+
+
+def get_sentence_windows(docs: Iterable[Doc], window: int) -> List[List[Span]]:
+    """One list of spans per document: whole sentences packed into windows of <= ``window`` tokens."""
+    return [
+        [doc[piece.start:piece.stop] for piece in pack_sentences(sentence_starts(doc), len(doc), window)]
+        for doc in docs
+    ]
+
+
+@registry.span_getters(SENTENCE_GETTER)
+def configure_sentence_windows(window: int) -> Callable[[Iterable[Doc]], List[List[Span]]]:
+    """Span getter: sentences packed into non-overlapping windows of at most ``window`` tokens."""
+    if window < 1:
+        raise ValueError(f"{SENTENCE_GETTER}: window must be >= 1, got {window}")
+    return partial(get_sentence_windows, window=window)
