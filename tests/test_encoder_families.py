@@ -283,14 +283,13 @@ def test_parity_with_overlapping_windows_and_long_docs(encoder_dir, family):
 
 
 def build_from_config(head: str, encoder: Path) -> Language:
-    """configs/<head>.cfg with only the encoder switched (plus small windows and a
-    learning rate a random tiny model can move with in four steps)."""
+    """configs/<head>.cfg with only the encoder switched (plus small sentence windows, about
+    one sentence each, and a learning rate a random tiny model can move with in four steps)."""
     config = spacy.util.load_config(
         CONFIGS / HEAD_CONFIGS[head],
         overrides={
             "components.transformer.model.name": str(encoder),
             "components.transformer.model.get_spans.window": 16,
-            "components.transformer.model.get_spans.stride": 12,
             "training.optimizer.learn_rate.warmup_steps": 1,
             "training.optimizer.learn_rate.initial_rate": 0.003,
         },
