@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .benchmark_utils import hardware_info, write_bytes_atomic, write_json_atomic
-from .speed import load_docs
+from .speed import batching_label, load_docs, transformer_summary
 
 ENCODER_STEP = "encoder forward (HF model)"
 TOKENIZER_STEP = "spaCy tokenizer (make_doc)"
@@ -163,15 +163,21 @@ def pyinstrument_text(nlp: Any, texts: Sequence[str], batch_size: int, interval:
 
 def profile_pipeline(
     pipeline_dir: Union[str, Path], data_path: Union[str, Path], max_words: int = 2000,
-    batch_size: Optional[int] = None, with_pyinstrument: bool = True,
+    batch_size: Optional[int] = None, with_pyinstrument: bool = True, chunk_size: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Step timings (after one warm-up batch) of the pipeline on the first ``max_words`` gold words."""
+    """Step timings (after one warm-up batch) of the pipeline on the first ``max_words`` gold words.
+
+    chunk_size: run the transformer in length-sorted chunks of N windows, as the
+    speed benchmark does (None: as the pipeline was saved).
+    """
     import spacy
 
     from .evaluation import require_inputs
+    from .speed import sorted_batches_override
 
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
-    nlp = spacy.load(pipeline_dir)
+    overrides = sorted_batches_override(pipeline_dir, chunk_size) if chunk_size is not None else {}
+    nlp = spacy.load(pipeline_dir, config=overrides)
     docs = load_docs(data_path, max_words=max_words, vocab=nlp.vocab)
     if not docs:
         raise ValueError(f"{data_path}: no documents to profile")
@@ -182,6 +188,7 @@ def profile_pipeline(
     words = sum(len(doc) for doc in docs)
     return {
         "pipeline": str(pipeline_dir), "data": str(data_path), "docs": len(docs), "words": words,
+        "transformer": {**transformer_summary(nlp), "batching": batching_label(nlp)},
         "spacy_tokens": sum(len(nlp.make_doc(text)) for text in texts), "batch_size": batch_size,
         "words_per_second": words / timings["seconds"] if timings["seconds"] else None,
         **timings,
@@ -206,6 +213,8 @@ def profile_markdown(result: Mapping[str, Any]) -> str:
         f"{hardware['torch_threads']} threads. One pass: {result['seconds']:.2f} s "
         f"({result['words_per_second']:,.0f} words/s).",
         "",
+        f"Transformer: {_describe(result.get('transformer') or {})}.",
+        "",
         "| Step | s | share |",
         "|---|---:|---:|",
     ]
@@ -223,6 +232,12 @@ def profile_markdown(result: Mapping[str, Any]) -> str:
         ]
     lines += ["", f"Definition: {result['definition']}."]
     return "\n".join(lines) + "\n"
+
+
+def _describe(transformer: Mapping[str, Any]) -> str:
+    parts = [f"{key} {transformer[key]}" for key in ("config_name", "windows", "inference_windows", "batching")
+             if transformer.get(key) is not None]
+    return ", ".join(parts) or "none"
 
 
 def write_profile(result: Mapping[str, Any], output_dir: Union[str, Path]) -> Dict[str, Path]:

@@ -379,7 +379,8 @@ def score_predictions(predicted: Sequence[Any], gold: Sequence[Any]) -> Dict[str
     return {**prf_from_counts(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "definition": HEADLINE_DEFINITION}
 
 
-def _transformer_summary(nlp: Any) -> Dict[str, Any]:
+def transformer_summary(nlp: Any) -> Dict[str, Any]:
+    """The first transformer component's encoder name, windows and size; {} without one."""
     for name in nlp.pipe_names:
         if nlp.get_pipe_meta(name).factory == "transformer":
             hf_model = getattr(nlp.get_pipe(name).model, "transformer", None)
@@ -433,13 +434,13 @@ def spacy_system(
         "kind": "spacy",
         "model": str(pipeline_dir),
         "components": list(nlp.pipe_names),
-        "encoder": _transformer_summary(nlp),
+        "encoder": transformer_summary(nlp),
         "batch_size": size,
         "batch_unit": "docs (one Doc per document; the transformer cuts them into windows, see windows)",
         "input": "document text, spaCy tokenization",
         "precision": "int8 dynamic (transformer Linear layers)" if int8 else "fp32",
         "quantization": quantization,
-        "transformer_batching": _batching_label(nlp),
+        "transformer_batching": batching_label(nlp),
     }
     tokenizer = next(
         (nlp.get_pipe(n).model.tokenizer for n in nlp.pipe_names if nlp.get_pipe_meta(n).factory == "transformer"),
@@ -469,7 +470,7 @@ def sorted_batches_override(pipeline_dir: PathLike, chunk_size: int) -> Dict[str
     return overrides
 
 
-def _batching_label(nlp: Any) -> str:
+def batching_label(nlp: Any) -> str:
     for name in nlp.pipe_names:
         model = nlp.config["components"][name].get("model", {})
         if model.get("@architectures") == SORTED_ARCHITECTURE and model.get("chunk_size", DEFAULT_CHUNK_SIZE):

@@ -469,9 +469,12 @@ def test_profile_of_a_cython_component_times_it_whole(pipelines, docbin_path):
 
 def test_profile_cli(pipelines, docbin_path, tmp_path):
     out = tmp_path / "profile"
-    result = CliRunner().invoke(app, ["profile", str(pipelines["token_classifier"]), str(docbin_path), str(out), "--max-words", "20"])
+    args = ["profile", str(pipelines["token_classifier"]), str(docbin_path), str(out), "--chunk-size", "1"]
+    result = CliRunner().invoke(app, args + ["--max-words", "20"])
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "profile.json").read_text())
+    assert saved["encoder"]["calls"] == saved["encoder"]["rows"]  # chunks of one window
+    assert saved["transformer"]["batching"].startswith("length-sorted chunks of 1 window")
     assert 0 < saved["words"] <= 20 + max(len(text.split()) for text, _ in TRAIN_SENTENCES)
     assert "encoder forward" in (out / "profile.md").read_text()
     missing = CliRunner().invoke(app, ["profile", str(tmp_path / "none"), str(docbin_path), str(out)])
