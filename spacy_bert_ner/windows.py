@@ -1,8 +1,9 @@
-"""Choose a trained pipeline's inference windows on dev: F1 and time per window/stride.
+"""Choose a trained pipeline's inference windows on dev: F1 and time per setting.
 
-A spacy-transformers pipeline cuts each document into strided windows; the
-overlap (``window - stride``) gives tokens near a window edge context on both
-sides, and costs encoder work. ``spacy-bert-ner.TransformerModel.v1`` can
+A spacy-transformers pipeline cuts each document into windows: strided ones,
+whose overlap (``window - stride``) gives tokens near a window edge context on
+both sides and costs encoder work, or whole sentences packed into windows
+without overlap (``span_getters``). ``spacy-bert-ner.TransformerModel.v1`` can
 predict on other windows than it trained on (``inference_get_spans``). This
 module scores one pipeline under several inference windows, each loaded through
 a config override, so the choice is made on dev with its numbers saved.
