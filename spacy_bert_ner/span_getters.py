@@ -20,6 +20,7 @@ from functools import partial
 from typing import Callable, Iterable, List
 
 import numpy
+from spacy.strings import get_string_id
 from spacy.tokens import Doc, Span
 from spacy_transformers.util import registry  # creates registry.span_getters
 
@@ -30,17 +31,22 @@ SENTENCE_FINAL = frozenset({".", "!", "?", "...", "…", "。", "！", "？"})
 
 
 def sentence_starts(doc: Doc) -> numpy.ndarray:
-    """Token offsets where a sentence starts: the document's own, else punctuation and line breaks."""
+    """Token offsets where a sentence starts: the document's own, else punctuation and line breaks.
+
+    Array operations over the doc's attributes, no per-token Python: this runs
+    on every document the transformer reads.
+    """
     if len(doc) == 0:
         return numpy.zeros(0, dtype="int64")
     if doc.has_annotation("SENT_START"):
-        starts = [token.i for token in doc if token.is_sent_start]
+        is_start = doc.to_array("SENT_START") == 1
     else:
-        starts = [
-            token.i for token in doc[1:]
-            if doc[token.i - 1].text in SENTENCE_FINAL or "\n" in doc[token.i - 1].text
-        ]
-    return numpy.asarray(sorted({0, *starts}), dtype="int64")
+        ends = numpy.isin(doc.to_array("ORTH"), [get_string_id(text) for text in SENTENCE_FINAL])
+        for i in numpy.flatnonzero(doc.to_array("IS_SPACE")):  # whitespace tokens are few
+            ends[i] |= "\n" in doc[int(i)].text
+        is_start = numpy.concatenate(([True], ends[:-1]))
+    is_start[0] = True
+    return numpy.flatnonzero(is_start).astype("int64")
 
 
 def pack_sentences(starts: numpy.ndarray, n_tokens: int, window: int) -> List[range]:

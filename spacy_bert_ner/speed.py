@@ -473,8 +473,9 @@ def sorted_batches_override(pipeline_dir: PathLike, chunk_size: int) -> Dict[str
 def batching_label(nlp: Any) -> str:
     for name in nlp.pipe_names:
         model = nlp.config["components"][name].get("model", {})
-        if model.get("@architectures") == SORTED_ARCHITECTURE and model.get("chunk_size", DEFAULT_CHUNK_SIZE):
-            return f"length-sorted chunks of {model.get('chunk_size', DEFAULT_CHUNK_SIZE)} windows (spacy-bert-ner.TransformerModel.v1)"
+        chunk_size = model.get("chunk_size", DEFAULT_CHUNK_SIZE)
+        if model.get("@architectures") == SORTED_ARCHITECTURE and chunk_size:
+            return f"length-sorted chunks of {chunk_size} windows ({SORTED_ARCHITECTURE})"
     return "spacy-transformers default (all windows of a batch padded to the longest)"
 
 
