@@ -2,7 +2,7 @@
 
     python scripts/hf_trainer_recipe.py all-MiniLM-L6-v2 assets/conll2003 metrics/hf_recipe.json
 
-The logic lives in ``spacy_bert_ner.hf_recipe``; this script parses arguments
+The logic lives in ``spacy_bert_ner.hf.recipe``; this script parses arguments
 and prints a summary.
 """
 import shlex
@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from spacy_bert_ner.hf_recipe import RecipeConfig, resolve_encoder_dir, run_recipe
+from spacy_bert_ner.hf.recipe import RecipeConfig, resolve_encoder_dir, run_recipe
 
 DEFAULTS = RecipeConfig()
 

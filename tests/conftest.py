@@ -8,7 +8,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_bert_ner.tiny import build_tiny_bert
+from spacy_bert_ner.encoders.tiny import build_tiny_bert
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

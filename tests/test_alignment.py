@@ -52,7 +52,7 @@ def test_hf_first_subword_labels_masks_continuations():
 
 
 def _minilm_tokenizer():
-    from spacy_bert_ner.encoders import packaged_encoder_dir
+    from spacy_bert_ner.encoders.prepare import packaged_encoder_dir
 
     path = packaged_encoder_dir("all-MiniLM-L6-v2")
     if path is None:
@@ -76,7 +76,7 @@ def test_hf_parity_on_conll2003_train(getter):
     train = SHARED_DATA / "conll2003" / "train.txt"
     if not train.exists():
         pytest.skip("shared CoNLL-2003 data not available")
-    from spacy_bert_ner.corpus import read_conll
+    from spacy_bert_ner.data.corpus import read_conll
 
     tokenizer = _minilm_tokenizer()
     nlp = spacy.blank("en")

@@ -9,8 +9,8 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from spacy_bert_ner import benchmark_utils
-from spacy_bert_ner.corpus import (
+from spacy_bert_ner import files
+from spacy_bert_ner.data.corpus import (
     CorpusFormatError,
     convert,
     corpus_stats,
@@ -506,7 +506,7 @@ def test_write_docbin_failing_write_removes_temp_and_keeps_old_file(tmp_path, vo
     def failing_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(benchmark_utils.os, "replace", failing_replace)
+    monkeypatch.setattr(files.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         write_docbin([Doc(vocab, words=["a"])], out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.spacy"]

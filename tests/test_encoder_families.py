@@ -27,9 +27,9 @@ from spacy_bert_ner.alignment import (
     hf_first_piece_ids,
     spacy_transformers_first_piece_ids,
 )
-from spacy_bert_ner.encoders import conll_words
+from spacy_bert_ner.encoders.prepare import conll_words
 from spacy_bert_ner.layers import _selected_pieces
-from spacy_bert_ner.tiny import FAMILIES, build_tiny_encoder
+from spacy_bert_ner.encoders.tiny import FAMILIES, build_tiny_encoder
 
 from .conftest import SHARED_DATA, TRAIN_SENTENCES, make_examples, word_list
 
@@ -94,7 +94,7 @@ def dev_docs():
     dev = SHARED_DATA / "conll2003" / "dev.txt"
     if not dev.exists():
         pytest.skip("shared CoNLL-2003 data not available")
-    from spacy_bert_ner.corpus import read_conll
+    from spacy_bert_ner.data.corpus import read_conll
 
     return read_conll(dev, spacy.blank("en").vocab)
 

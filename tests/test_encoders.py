@@ -14,7 +14,7 @@ import srsly
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.encoders import TINY_ENCODERS, conll_words, known_encoders, prepare_encoder
+from spacy_bert_ner.encoders.prepare import TINY_ENCODERS, conll_words, known_encoders, prepare_encoder
 
 from .conftest import TRAIN_SENTENCES, make_examples
 
@@ -75,7 +75,7 @@ def config_tokenizer_settings() -> Dict:
 
 
 def test_every_family_has_a_switch_name():
-    from spacy_bert_ner.tiny import FAMILIES
+    from spacy_bert_ner.encoders.tiny import FAMILIES
 
     assert sorted(TINY_ENCODERS.values()) == sorted(FAMILIES)
     assert set(TINY_ENCODERS) == set(EXPECTED)
@@ -106,7 +106,7 @@ def test_tiny_encoder_loads_as_the_configs_load_it(monkeypatch, tiny_dirs, name)
 
 def test_tiny_bert_vocabulary_is_unchanged(tiny_dirs, words_file, tmp_path):
     """tiny-bert is the smoke workflow's default: same vocabulary as build_tiny_bert's."""
-    from spacy_bert_ner.tiny import build_tiny_bert
+    from spacy_bert_ner.encoders.tiny import build_tiny_bert
 
     reference = build_tiny_bert(tmp_path / "ref", conll_words(words_file))
     assert (tiny_dirs["tiny-bert"] / "vocab.txt").read_text() == (reference / "vocab.txt").read_text()

@@ -13,8 +13,8 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.windows import parse_window, score_windows, span_getter_config, window_label
-from spacy_bert_ner.evaluation import (
+from spacy_bert_ner.evaluation.windows import parse_window, score_windows, span_getter_config, window_label
+from spacy_bert_ner.evaluation.metrics import (
     aligned_entity_spans,
     doc_counts,
     evaluate_pipeline,

@@ -6,7 +6,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc, Span
 
-from spacy_bert_ner.evaluation import (
+from spacy_bert_ner.evaluation.metrics import (
     bootstrap_ci,
     confusion_matrix,
     doc_counts,

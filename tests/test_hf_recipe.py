@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from spacy_bert_ner.hf_recipe import (
+from spacy_bert_ner.hf.recipe import (
     IGNORE_INDEX,
     RecipeConfig,
     align_labels,
@@ -13,7 +13,7 @@ from spacy_bert_ner.hf_recipe import (
     resolve_encoder_dir,
     run_recipe,
 )
-from spacy_bert_ner.tiny import build_tiny_bert
+from spacy_bert_ner.encoders.tiny import build_tiny_bert
 
 # Two documents, 4-column CoNLL-2003 layout, IOB1 tags as in the original files
 # ("I-X" starts an entity; "B-X" only between two adjacent entities of one type).

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from spacy_bert_ner.alignment import hf_first_subword_positions
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.interop import (
+from spacy_bert_ner.hf.interop import (
     ABSENT_CLASS_BIAS,
     FINETUNE_CONFIG,
     InteropError,
@@ -411,7 +411,7 @@ def test_round_trip_of_another_architecture(tiny_bert_dir, tmp_path):
         atol=1e-5,
     )
     if importlib.util.find_spec("onnxruntime") is not None:
-        from spacy_bert_ner.onnx_export import export_onnx
+        from spacy_bert_ner.hf.onnx import export_onnx
 
         summary = export_onnx(tmp_path / "spacy", tmp_path / "model.onnx")
         assert summary["inputs"] == ["input_ids", "attention_mask"]
@@ -491,7 +491,7 @@ def test_onnx_export_matches_pytorch(imported_dir, exported_dir, tmp_path):
     onnx = pytest.importorskip("onnx")
     import json
 
-    from spacy_bert_ner.onnx_export import export_onnx
+    from spacy_bert_ner.hf.onnx import export_onnx
 
     summary = export_onnx(imported_dir, tmp_path / "model.onnx")
     assert summary["max_abs_diff"] <= 1e-4
@@ -520,7 +520,7 @@ def _torch_logits(model, inputs: Dict[str, numpy.ndarray]) -> numpy.ndarray:
 
 def test_onnx_export_rejects_low_opset(imported_dir, tmp_path):
     pytest.importorskip("onnxruntime")
-    from spacy_bert_ner.onnx_export import export_onnx
+    from spacy_bert_ner.hf.onnx import export_onnx
 
     with pytest.raises(ValueError, match="opset >= 14"):
         export_onnx(imported_dir, tmp_path / "model.onnx", opset=13)

@@ -9,8 +9,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.evaluation import error_breakdown, f1_from_counts, paired_bootstrap
-from spacy_bert_ner.report import (
+from spacy_bert_ner.evaluation.metrics import error_breakdown, f1_from_counts, paired_bootstrap
+from spacy_bert_ner.evaluation.report import (
     build_comparison,
     comparison_markdown,
     encoder_and_head,

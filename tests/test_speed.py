@@ -10,9 +10,9 @@ from PIL import Image
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_bert_ner import speed
+from spacy_bert_ner.bench import speed
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.speed import (
+from spacy_bert_ner.bench.speed import (
     BenchmarkSpec,
     System,
     bare_forward_predict,
@@ -433,7 +433,7 @@ def test_sorted_batches_override(tmp_path, architecture, chunk_size, expected):
 # Profile: step timers around what nlp.pipe runs
 # ---------------------------------------------------------------------------
 def test_profile_steps_and_encoder_positions(pipelines, docbin_path):
-    from spacy_bert_ner.profiling import ENCODER_STEP, TOKENIZER_STEP, profile_pipeline, time_steps
+    from spacy_bert_ner.bench.profiling import ENCODER_STEP, TOKENIZER_STEP, profile_pipeline, time_steps
 
     result = profile_pipeline(pipelines["token_classifier"], docbin_path, max_words=0, with_pyinstrument=False)
     steps = {step["step"]: step for step in result["steps"]}
@@ -459,7 +459,7 @@ def test_profile_steps_and_encoder_positions(pipelines, docbin_path):
 
 
 def test_profile_of_a_cython_component_times_it_whole(pipelines, docbin_path):
-    from spacy_bert_ner.profiling import time_steps
+    from spacy_bert_ner.bench.profiling import time_steps
 
     nlp = spacy.load(pipelines["ner"])
     timings = time_steps(nlp, [doc.text for doc in load_docs(docbin_path)], batch_size=4)

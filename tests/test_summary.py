@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.summary import build_summary, summary_markdown, write_summary
+from spacy_bert_ner.evaluation.summary import build_summary, summary_markdown, write_summary
 
 HARDWARE = {"cpu": "Test CPU", "cores": 2, "torch": "2.13.0+cpu", "torch_threads": 2, "gpu": None}
 

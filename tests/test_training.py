@@ -7,7 +7,7 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.util import load_config
 
-from spacy_bert_ner.training import batches_per_epoch, train_timed
+from spacy_bert_ner.bench.train_time import batches_per_epoch, train_timed
 
 from .conftest import TRAIN_SENTENCES, make_doc
 

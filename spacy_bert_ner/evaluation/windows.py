@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .evaluation import CapturingScorer, example_counts, prf_from_counts, require_inputs
-from .sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
-from .span_getters import SENTENCE_GETTER
+from .metrics import CapturingScorer, example_counts, prf_from_counts, require_inputs
+from ..sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
+from ..span_getters import SENTENCE_GETTER
 
 STRIDED_SPANS = "spacy-transformers.strided_spans.v1"
 SENTENCES_PREFIX = "sentences:"
@@ -88,7 +88,7 @@ def score_windows(
     """
     import spacy
 
-    from .benchmark_utils import hardware_info
+    from ..bench.env import hardware_info
 
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     components = transformer_names(pipeline_dir)

@@ -8,7 +8,7 @@ number names the file it came from.
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .benchmark_utils import write_bytes_atomic, write_json_atomic
+from ..files import write_bytes_atomic, write_json_atomic
 
 PathLike = Union[str, Path]
 SCHEMA = "spacy_bert_ner.summary.v1"

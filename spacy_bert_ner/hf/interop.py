@@ -30,7 +30,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from thinc.api import Config
 
-from .tags import make_iob2_labels
+from ..tags import make_iob2_labels
 
 PathLike = Union[str, Path]
 

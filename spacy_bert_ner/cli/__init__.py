@@ -32,7 +32,7 @@ def convert_cmd(
     lang: str = typer.Option("en", help="spaCy language code for the vocab"),
 ) -> None:
     """Convert a NER corpus to spaCy's binary format, one Doc per document."""
-    from .corpus import CorpusFormatError, convert
+    from ..data.corpus import CorpusFormatError, convert
 
     if n_sents is None:
         n_sents = 10 if fmt == "gmb" else 0
@@ -58,7 +58,7 @@ def encoder_cmd(
     words_file: Optional[Path] = typer.Option(None, help="CoNLL file whose words make a tiny-* encoder's vocab"),
 ) -> None:
     """Put an encoder folder in place for training (offline when possible)."""
-    from .encoders import prepare_encoder
+    from ..encoders.prepare import prepare_encoder
 
     try:
         path = prepare_encoder(name, output_dir, words_file=words_file)
@@ -73,7 +73,7 @@ def data_cmd(
     download: bool = typer.Option(True, help="Download missing files from the public source"),
 ) -> None:
     """Check (or fetch) CoNLL-2003 in DIRECTORY against the published checksums."""
-    from .datasets import ensure_conll2003
+    from ..data.datasets import ensure_conll2003
 
     try:
         warnings = ensure_conll2003(directory, download=download)
@@ -94,7 +94,7 @@ def import_hf_cmd(
     decoding: str = typer.Option("repair", help="repair (argmax + BIO repair, what HF's pipeline does) or viterbi"),
 ) -> None:
     """Turn a HuggingFace token-classification checkpoint into a spaCy pipeline."""
-    from .interop import InteropError, import_hf
+    from ..hf.interop import InteropError, import_hf
 
     try:
         summary = import_hf(hf_dir, output_dir, lang=lang, window=window, stride=stride, decoding=decoding)
@@ -114,7 +114,7 @@ def export_hf_cmd(
     component: str = typer.Option("token_classifier", help="Name of the head component"),
 ) -> None:
     """Write a token_classifier pipeline as an HF AutoModelForTokenClassification folder."""
-    from .interop import InteropError, export_hf
+    from ..hf.interop import InteropError, export_hf
 
     try:
         summary = export_hf(pipeline_dir, output_dir, component=component)
@@ -135,7 +135,7 @@ def export_onnx_cmd(
     atol: float = typer.Option(1e-4, help="Largest accepted |ONNX Runtime - PyTorch| logit difference"),
 ) -> None:
     """Export the token classifier to ONNX and check ONNX Runtime against PyTorch."""
-    from .onnx_export import export_onnx
+    from ..hf.onnx import export_onnx
 
     try:
         summary = export_onnx(source, output_path, component=component, opset=opset, atol=atol)
@@ -156,7 +156,7 @@ def summary_cmd(
     command: List[str] = typer.Option([], help="NAME=COMMAND that reproduces a number. Repeat"),
 ) -> None:
     """Collect a run's headline numbers into summary.json (+ the README table as summary.md)."""
-    from .summary import build_summary, write_summary
+    from ..evaluation.summary import build_summary, write_summary
 
     try:
         heads = {name: dirs.split(",") for name, dirs in (_split_pair(value, "--head") for value in head)}
@@ -188,7 +188,7 @@ def train_cmd(
     """`spacy train` with the same overrides (--paths.train ...), also writing train_time.json."""
     from spacy.cli._util import parse_config_overrides
 
-    from .training import train_timed
+    from ..bench.train_time import train_timed
 
     record = train_timed(config_path, output_path, parse_config_overrides(ctx.args), gpu_id=gpu_id)
     per_epoch = record["seconds_per_epoch"]
@@ -210,8 +210,8 @@ def evaluate_cmd(
     encoder: Optional[str] = typer.Option(None, help="Encoder name to report (default: from the pipeline config)"),
 ) -> None:
     """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
-    from .evaluation import evaluate_pipeline
-    from .report import write_evaluation
+    from ..evaluation.metrics import evaluate_pipeline
+    from ..evaluation.report import write_evaluation
 
     try:
         metrics = evaluate_pipeline(
@@ -239,8 +239,8 @@ def windows_cmd(
     window: List[str] = typer.Option(..., help="Inference windows: WINDOW/STRIDE (strided, e.g. 160/128) or sentences:WINDOW (whole sentences packed into <= WINDOW tokens, no overlap); repeat"),
 ) -> None:
     """Score a pipeline on DATA under several inference windows (choose them on dev)."""
-    from .benchmark_utils import write_json_atomic
-    from .windows import parse_window, score_windows, span_getter_config, window_label
+    from ..files import write_json_atomic
+    from ..evaluation.windows import parse_window, score_windows, span_getter_config, window_label
 
     try:
         result = score_windows(pipeline_dir, data_path, [parse_window(value) for value in window])
@@ -264,7 +264,7 @@ def profile_cmd(
     chunk_size: Optional[int] = typer.Option(None, help="Run the transformer in length-sorted chunks of N windows, as benchmark does (default: as saved; 0: padded)"),
 ) -> None:
     """Where inference time goes: a timer around each step nlp.pipe runs, and the encoder inside."""
-    from .profiling import profile_markdown, profile_pipeline, write_profile
+    from ..bench.profiling import profile_markdown, profile_pipeline, write_profile
 
     try:
         result = profile_pipeline(pipeline_dir, data_path, max_words=max_words, batch_size=batch_size,
@@ -286,7 +286,7 @@ def compare_cmd(
     train_seconds: List[str] = typer.Option([], help="NAME=SECONDS training time, overriding train_time.json"),
 ) -> None:
     """Head-to-head report: F1 with CIs, paired bootstrap, per type, speed, size, verdict."""
-    from .report import build_comparison, load_reports, parse_seconds_option, parse_system_option, write_comparison
+    from ..evaluation.report import build_comparison, load_reports, parse_seconds_option, parse_system_option, write_comparison
 
     try:
         systems = dict(parse_system_option(value) for value in system)
@@ -325,7 +325,7 @@ def benchmark_cmd(
     hf_recipe: Optional[Path] = typer.Option(None, "--hf-recipe", help="The HF recipe's JSON (train seconds and epochs)"),
 ) -> None:
     """Inference speed of the pipelines, HF's pipeline and the bare encoder on the same words."""
-    from .speed import BenchmarkSpec, markdown_table, parse_named_path, run_benchmark, write_outputs
+    from ..bench.speed import BenchmarkSpec, markdown_table, parse_named_path, run_benchmark, write_outputs
 
     try:
         spec = BenchmarkSpec(

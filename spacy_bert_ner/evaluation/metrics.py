@@ -24,7 +24,7 @@ import numpy
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .tags import OUTSIDE, Span, bio_repair, split_tag, tags_to_spans
+from ..tags import OUTSIDE, Span, bio_repair, split_tag, tags_to_spans
 
 Mode = Literal["default", "strict"]
 MODES: Tuple[str, ...] = ("default", "strict")
@@ -741,7 +741,7 @@ def evaluate_pipeline(
     from spacy.training import Corpus
     from spacy.util import fix_random_seed
 
-    from .benchmark_utils import dir_size_mb, hardware_info, peak_rss_mb
+    from ..bench.env import dir_size_mb, hardware_info, peak_rss_mb
 
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     fix_random_seed(0)  # as `spacy evaluate` does

@@ -35,7 +35,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from .benchmark_utils import write_bytes_atomic
+from ..files import write_bytes_atomic
 
 TagScheme = Literal["auto", "iob1", "iob2"]
 CorpusFormat = Literal["conll", "gmb"]

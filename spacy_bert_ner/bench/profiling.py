@@ -15,7 +15,9 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .benchmark_utils import hardware_info, write_bytes_atomic, write_json_atomic
+from .env import hardware_info
+
+from ..files import write_bytes_atomic, write_json_atomic
 from .speed import batching_label, load_docs, transformer_summary
 
 ENCODER_STEP = "encoder forward (HF model)"
@@ -172,7 +174,7 @@ def profile_pipeline(
     """
     import spacy
 
-    from .evaluation import require_inputs
+    from ..evaluation.metrics import require_inputs
     from .speed import sorted_batches_override
 
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)

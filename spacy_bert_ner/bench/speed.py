@@ -43,12 +43,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy
 
-from .alignment import NO_PIECE, hf_first_subword_positions
-from .benchmark_utils import hardware_info, package_versions, peak_rss_mb, write_bytes_atomic
-from .sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
-from .sorted_batches import DEFAULT_CHUNK_SIZE
-from .tags import make_iob2_labels
-from .windows import window_label
+from ..alignment import NO_PIECE, hf_first_subword_positions
+from .env import hardware_info, package_versions, peak_rss_mb
+from ..files import write_bytes_atomic
+from ..sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
+from ..sorted_batches import DEFAULT_CHUNK_SIZE
+from ..tags import make_iob2_labels
+from ..evaluation.windows import window_label
 
 PathLike = Union[str, Path]
 Sentences = List[List[str]]
@@ -211,7 +212,7 @@ class BenchData:
         return sum(len(doc) for doc in self.docs)
 
     def summary(self) -> Dict[str, Any]:
-        from .evaluation import doc_fingerprint
+        from ..evaluation.metrics import doc_fingerprint
 
         return {
             "path": self.path,
@@ -369,7 +370,7 @@ def score_predictions(predicted: Sequence[Any], gold: Sequence[Any]) -> Dict[str
     """Entity P/R/F1 of predicted Docs against the gold Docs, as `spacy evaluate` counts."""
     from spacy.training import Example
 
-    from .evaluation import HEADLINE_DEFINITION, example_counts, prf_from_counts
+    from ..evaluation.metrics import HEADLINE_DEFINITION, example_counts, prf_from_counts
 
     if len(predicted) != len(gold):
         raise ValueError(f"expected one prediction per gold doc, got {len(predicted)} vs {len(gold)}")
@@ -914,7 +915,7 @@ def training_section(
     (> 1: slower than the recipe). What each clock covers differs and is
     recorded under ``what``.
     """
-    from .evaluation import read_train_time
+    from ..evaluation.metrics import read_train_time
 
     systems: Dict[str, Dict[str, Any]] = {}
     for name, path in train_times.items():

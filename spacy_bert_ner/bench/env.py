@@ -3,10 +3,8 @@
 Everything here describes the machine or the process it runs in; nothing
 changes state. Numbers are plain floats/ints so they go straight into JSON.
 """
-import json
 import os
 import platform
-import secrets
 import resource
 import sys
 from pathlib import Path
@@ -93,27 +91,3 @@ def package_versions(packages: Sequence[str]) -> Dict[str, Optional[str]]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return versions
-
-
-def write_bytes_atomic(path: Union[str, Path], data: bytes) -> Path:
-    """Write ``data`` to a temp file beside ``path``, fsync, then ``os.replace`` it in."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
-        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path: Union[str, Path], data: Dict[str, Any]) -> None:
-    """Write ``data`` as JSON next to ``path`` in a temp file, then ``os.replace`` it in."""
-    text = json.dumps(data, indent=2) + "\n"  # fails before anything is written
-    write_bytes_atomic(path, text.encode("utf8"))

@@ -12,7 +12,9 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from spacy.util import registry
 
-from .benchmark_utils import hardware_info, write_json_atomic
+from .env import hardware_info
+
+from ..files import write_json_atomic
 
 PathLike = Union[str, Path]
 STEP_TIMER = {"@callbacks": "spacy-bert-ner.step_timer.v1"}

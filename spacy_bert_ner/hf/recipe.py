@@ -32,11 +32,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
-from .alignment import NO_PIECE, hf_first_subword_labels, hf_first_subword_positions
-from .benchmark_utils import cpu_model, package_versions, usable_cores, write_json_atomic
-from .datasets import sha256_of
-from .evaluation import doc_to_iob2, seqeval_report
-from .tags import OUTSIDE, bio_repair, make_iob2_labels, split_tag
+from ..alignment import NO_PIECE, hf_first_subword_labels, hf_first_subword_positions
+from ..bench.env import cpu_model, package_versions, usable_cores
+from ..files import write_json_atomic
+from ..data.datasets import sha256_of
+from ..evaluation.metrics import doc_to_iob2, seqeval_report
+from ..tags import OUTSIDE, bio_repair, make_iob2_labels, split_tag
 
 PathLike = Union[str, Path]
 Sentences = List[List[str]]
@@ -98,7 +99,7 @@ def read_conll_sentences(path: PathLike) -> Tuple[Sentences, Sentences]:
     """
     from spacy.vocab import Vocab
 
-    from .corpus import read_conll
+    from ..data.corpus import read_conll
 
     words: Sentences = []
     tags: Sentences = []
@@ -192,7 +193,7 @@ def _check_fast_tokenizer(tokenizer: Any, encoder_dir: Path) -> None:
 # ---------------------------------------------------------------------------
 def resolve_encoder_dir(name: PathLike) -> Path:
     """A local HF model folder, or an offline package alias such as ``all-MiniLM-L6-v2``."""
-    from .encoders import OFFLINE_PACKAGES, packaged_encoder_dir
+    from ..encoders.prepare import OFFLINE_PACKAGES, packaged_encoder_dir
 
     path = Path(name)
     if path.is_dir():

@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy
 
-from .benchmark_utils import write_bytes_atomic
-from .evaluation import (
+from ..files import write_bytes_atomic
+from .metrics import (
     ERROR_CATEGORIES,
     MODE_LABELS,
     bootstrap_ci,
