@@ -1,0 +1,68 @@
+"""CLI commands: training time, inference speed and profiles."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from wasabi import msg
+
+from .app import app
+
+
+@app.command(
+    "train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def train_cmd(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Training config (configs/*.cfg)"),
+    output_path: Path = typer.Option(..., "--output", "-o", help="Output folder (model-best, model-last, train_time.json)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="-1 = CPU; N = GPU N"),
+) -> None:
+    """`spacy train` with the same overrides (--paths.train ...), also writing train_time.json."""
+    from spacy.cli._util import parse_config_overrides
+
+    from ..bench.train_time import train_timed
+
+    record = train_timed(config_path, output_path, parse_config_overrides(ctx.args), gpu_id=gpu_id)
+    per_epoch = record["seconds_per_epoch"]
+    epoch_text = f", {per_epoch:,.0f} s per epoch over {record['epochs']:.2f} epochs" if per_epoch else ""
+    msg.good(f"Trained in {record['seconds']:,.0f} s{epoch_text}; wrote {output_path / 'train_time.json'}")
+
+
+@app.command("benchmark")
+def benchmark_cmd(
+    tc: Optional[Path] = typer.Option(None, "--tc", help="Trained token_classifier pipeline folder"),
+    ner: Optional[Path] = typer.Option(None, "--ner", help="Trained ner pipeline folder"),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="HF encoder folder for hf_pipeline and bare_forward (random head)"),
+    data: Path = typer.Option(..., "--data", help="Gold DocBin (.spacy), e.g. corpus/conll2003/test.spacy"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for speed.json/.md/.png"),
+    repeats: int = typer.Option(3, help="Timed passes per system (interleaved); medians are reported"),
+    max_words: int = typer.Option(0, help="Only the first N words of the data (0: all)"),
+    batch_size: Optional[int] = typer.Option(None, help="nlp.pipe batch size in docs (default: the pipeline's)"),
+    hf_batch_size: int = typer.Option(32, help="hf_pipeline batch size (sentences)"),
+    bare_batch_size: int = typer.Option(64, help="bare_forward batch size (sentences)"),
+    bare_sort_by: str = typer.Option("wordpieces", help="bare_forward sorts sentences by wordpieces or words"),
+    threads: Optional[int] = typer.Option(None, help="torch.set_num_threads (default: torch's)"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="Also time the token_classifier with int8 dynamic quantization (and its F1)"),
+    chunk_size: int = typer.Option(4, help="Run the pipelines' transformer in length-sorted chunks of N windows (spacy-bert-ner.TransformerModel.v1); 0: spacy-transformers' padding of every window to the longest"),
+    rss: str = typer.Option("subprocess", help="Peak RSS: subprocess (per system, fresh process), process (this process so far) or none"),
+    train_time: List[str] = typer.Option([], "--train-time", help="NAME=PATH of a train_time.json; repeat per system"),
+    hf_recipe: Optional[Path] = typer.Option(None, "--hf-recipe", help="The HF recipe's JSON (train seconds and epochs)"),
+) -> None:
+    """Inference speed of the pipelines, HF's pipeline and the bare encoder on the same words."""
+    from ..bench.speed import BenchmarkSpec, markdown_table, parse_named_path, run_benchmark, write_outputs
+
+    try:
+        spec = BenchmarkSpec(
+            data_path=str(data), tc_dir=str(tc) if tc else None, ner_dir=str(ner) if ner else None,
+            encoder_dir=str(encoder) if encoder else None, max_words=max_words, repeats=repeats,
+            int8=int8 and tc is not None, chunk_size=chunk_size, spacy_batch_size=batch_size, hf_batch_size=hf_batch_size,
+            bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
+        )
+        result = run_benchmark(
+            spec, train_times=dict(parse_named_path(value) for value in train_time), hf_recipe=hf_recipe,
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_outputs(result, output_dir)
+    typer.echo(markdown_table(result).split("## Definitions")[0].rstrip())
+    msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")

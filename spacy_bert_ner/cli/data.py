@@ -1,0 +1,74 @@
+"""CLI commands for data and encoders: convert corpora to DocBin, check CoNLL-2003, put an encoder in place."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+from .app import app
+
+
+@app.command("convert")
+def convert_cmd(
+    input_path: Path = typer.Argument(..., help="CoNLL-2003 .txt or GMB ner_dataset.csv"),
+    output_path: Path = typer.Argument(..., help="Output .spacy (DocBin) file"),
+    fmt: str = typer.Option("conll", "--format", "-f", help="conll or gmb"),
+    scheme: str = typer.Option("auto", help="Tag scheme of the input: auto, iob1 or iob2"),
+    n_sents: Optional[int] = typer.Option(
+        None, help="Sentences per Doc. Default: CoNLL one Doc per -DOCSTART- document, GMB 10"
+    ),
+    encoding: Optional[str] = typer.Option(None, help="GMB file encoding (default: utf-8, else latin-1)"),
+    limit_docs: int = typer.Option(0, help="Keep only the first N docs (0: all), for small slices"),
+    lang: str = typer.Option("en", help="spaCy language code for the vocab"),
+) -> None:
+    """Convert a NER corpus to spaCy's binary format, one Doc per document."""
+    from ..data.corpus import CorpusFormatError, convert
+
+    if n_sents is None:
+        n_sents = 10 if fmt == "gmb" else 0
+    try:
+        stats = convert(
+            input_path, output_path, fmt=fmt, scheme=scheme, n_sents=n_sents,  # type: ignore[arg-type]
+            encoding=encoding, limit_docs=limit_docs, lang=lang,
+        )
+    except (CorpusFormatError, ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Wrote {output_path}")
+    per_type = ", ".join(f"{k} {v:,}" for k, v in stats["per_type"].items())
+    msg.text(
+        f"{stats['documents']:,} docs, {stats['sentences']:,} sentences, "
+        f"{stats['tokens']:,} tokens, {stats['entities']:,} entities ({per_type})"
+    )
+
+
+@app.command("encoder")
+def encoder_cmd(
+    name: str = typer.Argument(..., help="all-MiniLM-L6-v2, tiny-bert / tiny-distilbert / tiny-roberta / tiny-deberta-v3 / tiny-xlm-roberta, a local folder or a hub name"),
+    output_dir: Path = typer.Argument(..., help="Where to write the model folder"),
+    words_file: Optional[Path] = typer.Option(None, help="CoNLL file whose words make a tiny-* encoder's vocab"),
+) -> None:
+    """Put an encoder folder in place for training (offline when possible)."""
+    from ..encoders.prepare import prepare_encoder
+
+    try:
+        path = prepare_encoder(name, output_dir, words_file=words_file)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Encoder {name} ready in {path}")
+
+
+@app.command("data")
+def data_cmd(
+    directory: Path = typer.Argument(..., help="Folder for train/dev/test.txt (a local mirror is used as is)"),
+    download: bool = typer.Option(True, help="Download missing files from the public source"),
+) -> None:
+    """Check (or fetch) CoNLL-2003 in DIRECTORY against the published checksums."""
+    from ..data.datasets import ensure_conll2003
+
+    try:
+        warnings = ensure_conll2003(directory, download=download)
+    except (OSError, ValueError) as err:
+        msg.fail(f"CoNLL-2003 not available in {directory}: {err}", exits=1)
+    for warning in warnings:
+        msg.warn(warning)
+    msg.good(f"CoNLL-2003 train/dev/test in {directory}")

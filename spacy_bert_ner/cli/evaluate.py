@@ -1,0 +1,116 @@
+"""CLI commands: scoring: evaluate one pipeline, choose windows, compare heads, summarize seeds."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from wasabi import msg
+
+from .app import app
+from .options import parse_pair
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder (e.g. training/RUN/ner/model-best)"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy), read as `spacy evaluate` reads it"),
+    output_dir: Path = typer.Argument(..., help="Folder for {split}_metrics.json, _confusion.json/.png, _errors.json/.md"),
+    name: str = typer.Option("ner", help="System name used in the report"),
+    split: str = typer.Option("test", help="Split name, used in file names"),
+    gpu_id: int = typer.Option(-1, help="-1 = CPU; N = GPU N"),
+    n_examples: int = typer.Option(5, help="Example sentences per error category"),
+    n_resamples: int = typer.Option(1000, help="Bootstrap resamples for the F1 CI"),
+    train_time: Optional[Path] = typer.Option(None, help='JSON {"seconds": ...} (default: train_time.json beside PIPELINE_DIR)'),
+    encoder: Optional[str] = typer.Option(None, help="Encoder name to report (default: from the pipeline config)"),
+) -> None:
+    """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
+    from ..evaluation.metrics import evaluate_pipeline
+    from ..evaluation.report import write_evaluation
+
+    try:
+        metrics = evaluate_pipeline(
+            pipeline_dir, data_path, name=name, split=split, gpu_id=gpu_id, n_examples=n_examples,
+            n_resamples=n_resamples, train_time_path=train_time, encoder_label=encoder,
+        )
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_evaluation(metrics, output_dir)
+    head, ci = metrics["headline"], metrics["headline"]["ci"]
+    ci_text = f" (95% CI {100 * ci['low']:.2f}..{100 * ci['high']:.2f})" if ci else ""
+    msg.good(f"{name} on {split}: F1 {100 * head['f1']:.2f}{ci_text}, P {100 * head['precision']:.2f}, R {100 * head['recall']:.2f}")
+    msg.text(
+        f"seqeval default {100 * metrics['seqeval']['default']['f1']:.2f}, strict IOB2 "
+        f"{100 * metrics['seqeval']['strict']['f1']:.2f}; {metrics['speed']['words_per_second']:,.0f} words/s; "
+        f"wrote {', '.join(p.name for p in paths.values())} to {output_dir}"
+    )
+
+
+@app.command("windows")
+def windows_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy), normally dev"),
+    output_path: Path = typer.Argument(..., help="JSON file for the scores"),
+    window: List[str] = typer.Option(..., help="Inference windows: WINDOW/STRIDE (strided, e.g. 160/128) or sentences:WINDOW (whole sentences packed into <= WINDOW tokens, no overlap); repeat"),
+) -> None:
+    """Score a pipeline on DATA under several inference windows (choose them on dev)."""
+    from ..files import write_json_atomic
+    from ..evaluation.windows import parse_window, score_windows, span_getter_config, window_label
+
+    try:
+        result = score_windows(pipeline_dir, data_path, [parse_window(value) for value in window])
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    write_json_atomic(output_path, result)
+    for setting in result["settings"]:
+        label = window_label(span_getter_config(setting["window"], setting["stride"]))
+        msg.text(f"{label}: F1 {100 * setting['f1']:.2f}, {setting['seconds']:.1f} s")
+    msg.good(f"Wrote {output_path}")
+
+
+@app.command("compare")
+def compare_cmd(
+    report_dir: Path = typer.Argument(..., help="Folder for comparison.json/.md/.png"),
+    system: List[str] = typer.Option(..., help="NAME=DIR with {split}_metrics.json; NAME=DIR1,DIR2,... for several seeds. Repeat per system"),
+    split: str = typer.Option("test", help="Headline split; other splits every folder has are shown too"),
+    n_resamples: int = typer.Option(1000, help="Bootstrap resamples (CIs and the paired test)"),
+    seed: int = typer.Option(0, help="Bootstrap random seed"),
+    train_seconds: List[str] = typer.Option([], help="NAME=SECONDS training time, overriding train_time.json"),
+) -> None:
+    """Head-to-head report: F1 with CIs, paired bootstrap, per type, speed, size, verdict."""
+    from ..evaluation.report import build_comparison, load_reports, parse_seconds_option, parse_system_option, write_comparison
+
+    try:
+        systems = dict(parse_system_option(value) for value in system)
+        seconds = dict(parse_seconds_option(value) for value in train_seconds)
+        comparison = build_comparison(
+            load_reports(systems, headline_split=split), headline_split=split,
+            n_resamples=n_resamples, seed=seed, train_seconds=seconds,
+        )
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_comparison(comparison, report_dir)
+    msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
+    msg.text(comparison["verdict"])
+    for warning in comparison["warnings"]:
+        msg.warn(warning)
+
+
+@app.command("summary")
+def summary_cmd(
+    output_dir: Path = typer.Argument(..., help="Folder for summary.json and summary.md (e.g. reports/conll2003)"),
+    head: List[str] = typer.Option(..., help="NAME=DIR holding {test,dev}_metrics.json; NAME=DIR1,DIR2,... for several seeds (mean ± std). Repeat per head"),
+    hf_recipe: Optional[Path] = typer.Option(None, help="The HF Trainer recipe's JSON (scripts/hf_trainer_recipe.py)"),
+    command: List[str] = typer.Option([], help="NAME=COMMAND that reproduces a number. Repeat"),
+) -> None:
+    """Collect a run's headline numbers into summary.json (+ the README table as summary.md)."""
+    from ..evaluation.summary import build_summary, write_summary
+
+    try:
+        heads = {name: dirs.split(",") for name, dirs in (parse_pair(value, "--head") for value in head)}
+        commands = dict(parse_pair(value, "--command") for value in command)
+        summary = build_summary(heads, hf_recipe, commands)
+    except (OSError, ValueError, KeyError) as err:
+        msg.fail(f"summary: {err}", exits=1)
+    paths = write_summary(summary, list(heads), output_dir)
+    msg.good(f"Wrote {paths['json']} and {paths['md']}")
+    typer.echo(paths["md"].read_text(encoding="utf8"))
+
