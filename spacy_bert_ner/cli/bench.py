@@ -46,3 +46,27 @@ def benchmark_cmd(
     paths = write_outputs(result, output_dir)
     typer.echo(markdown_table(result).split("## Definitions")[0].rstrip())
     msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command("profile")
+def profile_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy); its document texts are profiled"),
+    output_dir: Path = typer.Argument(..., help="Folder for profile.json/.md (and profile_calls.txt)"),
+    max_words: int = typer.Option(2000, help="Only the first N gold words (0: all)"),
+    batch_size: Optional[int] = typer.Option(None, help="nlp.pipe batch size in docs (default: the pipeline's)"),
+    pyinstrument: bool = typer.Option(True, "--pyinstrument/--no-pyinstrument", help="Also save pyinstrument's call tree of one nlp.pipe pass, where installed"),
+    chunk_size: Optional[int] = typer.Option(None, help="Run the transformer in length-sorted chunks of N windows, as benchmark does (default: as saved; 0: padded)"),
+) -> None:
+    """Where inference time goes: a timer around each step nlp.pipe runs, and the encoder inside."""
+    from ..bench.profiling import profile_markdown, profile_pipeline, write_profile
+
+    try:
+        result = profile_pipeline(pipeline_dir, data_path, max_words=max_words, batch_size=batch_size,
+                                  with_pyinstrument=pyinstrument, chunk_size=chunk_size)
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    paths = write_profile(result, output_dir)
+    typer.echo(profile_markdown(result))
+    msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
+
