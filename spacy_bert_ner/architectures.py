@@ -58,9 +58,9 @@ def build_token_classifier_v1(
     -> dropout -> linear -> softmax (or, with ``use_crf``, raw emission scores
     for a linear-chain CRF whose transitions live in the ``crf`` ref).
 
-    hidden_width: 0 is HF's head exactly; > 0 adds a hidden layer (seed 003).
+    hidden_width: 0 is HF's head exactly; > 0 adds a hidden layer.
     hidden_activation: "tanh", "relu" or "none" (a linear bottleneck).
-    pos_width: > 0 concatenates an embedding of ``token.tag_`` (seed 001).
+    pos_width: > 0 concatenates an embedding of ``token.tag_``.
     shape_width: > 0 concatenates an embedding of ``token.shape_`` ("Xxxxx",
         "XXX", "dd"), which gives an uncased encoder the casing it cannot see.
     Tokens with no wordpiece get an all-zero output row (see layers.py).

@@ -4,6 +4,8 @@ from typing import Callable, List, Optional
 from spacy.language import Language
 from spacy.util import registry
 
+from .util import hf_model as find_hf_model
+
 
 def transformer_layer_list(hf_model) -> Optional[List]:
     """The encoder's stack of layers, whatever the family calls it.
@@ -51,7 +53,7 @@ def freeze_lower_layers(hf_model, n_layers: int, freeze_embeddings: bool = True)
 def make_freeze_transformer_layers(
     n_layers: int = 0, freeze_embeddings: bool = True, component: str = "transformer"
 ) -> Callable[[Language], Language]:
-    """After initialization, freeze the embeddings and lower ``n_layers`` layers (seed 003).
+    """After initialization, freeze the embeddings and lower ``n_layers`` layers.
 
     Use as ``[initialize.after_init]``. n_layers = 0 and freeze_embeddings =
     false leave everything trainable.
@@ -60,7 +62,9 @@ def make_freeze_transformer_layers(
     def freeze(nlp: Language) -> Language:
         if n_layers <= 0 and not freeze_embeddings:
             return nlp
-        hf_model = nlp.get_pipe(component).model.transformer
+        hf_model = find_hf_model(nlp, component)
+        if hf_model is None:
+            raise ValueError(f"{component!r} has no HuggingFace model to freeze (not initialized?)")
         freeze_lower_layers(hf_model, n_layers, freeze_embeddings)
         return nlp
 

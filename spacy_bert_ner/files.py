@@ -3,6 +3,7 @@
 One home for every command that writes a file, so a crash or Ctrl-C never leaves
 a half-written output at the final path.
 """
+import hashlib
 import json
 import os
 import secrets
@@ -32,3 +33,12 @@ def write_json_atomic(path: Union[str, Path], data: Any) -> None:
     """Write ``data`` as JSON next to ``path`` in a temp file, then ``os.replace`` it in."""
     text = json.dumps(data, indent=2) + "\n"  # fails before anything is written
     write_bytes_atomic(path, text.encode("utf8"))
+
+
+def sha256_of(path: Union[str, Path]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (data provenance in result JSON)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -193,7 +193,7 @@ def crf_transitions(nO=None) -> Model[List[Floats2d], List[Floats2d]]:
     """Holds a linear-chain CRF's transition, start and end scores.
 
     Forward is the identity on the emission scores; the component computes
-    the CRF loss and its gradients (``tags.crf_log_likelihood_grad``) and adds
+    the CRF loss and its gradients (``losses.crf_loss``) and adds
     the parameter gradients here with ``inc_grad``, so the optimizer updates
     the transitions jointly with the encoder.
     """

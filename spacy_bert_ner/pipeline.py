@@ -5,7 +5,9 @@ shared spacy-transformers ``transformer`` through a listener), trained with
 cross-entropy on those first pieces only (HF's -100 masking), decoded to
 ``doc.ents`` with a constrained Viterbi search that never emits an invalid
 IOB2 sequence. Optional: a linear-chain CRF trained jointly, class weights,
-a hidden layer, POS-tag features (see ``architectures.py``).
+a hidden layer, POS-tag features (see ``architectures.py``). The decoding is
+in ``decoding.py``, the losses in ``losses.py``; this module is the spaCy
+component that calls them.
 """
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple
@@ -21,20 +23,11 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 from thinc.types import Floats2d
 
-from .tags import (
-    biluo_to_iob2,
-    bio_repair,
-    constrained_viterbi,
-    crf_log_likelihood_grad,
-    crf_viterbi,
-    make_iob2_labels,
-    tags_to_spans,
-    transition_constraints,
-)
+from .decoding import Decoding, decode_scores, empty_prediction, transition_constraints
+from .losses import MISSING, crf_loss, gold_iob2_indices, masked_cross_entropy
+from .tags import make_iob2_labels, tags_to_spans
 
-Decoding = Literal["viterbi", "repair"]
 ClassWeighting = Literal["none", "balanced", "sqrt_balanced"]
-MISSING = -1
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -219,47 +212,18 @@ class TokenClassifier(TrainablePipe):
         """Decode each doc: (IOB2 label indices, probability of each chosen label)."""
         docs = list(docs)
         if not any(len(doc) for doc in docs):
-            return [self._empty_prediction() for _ in docs]
+            return [empty_prediction() for _ in docs]
         scores = self.model.predict(docs)
         return [self._decode(self.model.ops.to_numpy(doc_scores)) for doc_scores in scores]
 
-    @staticmethod
-    def _empty_prediction() -> Tuple[numpy.ndarray, numpy.ndarray]:
-        return numpy.zeros((0,), dtype="int64"), numpy.zeros((0,), dtype="float32")
-
     def _decode(self, scores: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        if scores.shape[0] == 0:
-            return self._empty_prediction()
-        missing = ~numpy.any(scores != 0, axis=1)
+        crf = None
         if self.use_crf:
-            probs = _softmax(scores)
-            crf = self.model.get_ref("crf")
-            start_allowed, allowed = self._constraint_masks()
-            path = crf_viterbi(
-                numpy.where(missing[:, None], 0.0, scores),
-                self.model.ops.to_numpy(crf.get_param("transitions")),
-                self.model.ops.to_numpy(crf.get_param("start")),
-                self.model.ops.to_numpy(crf.get_param("end")),
-                allowed=allowed,
-                start_allowed=start_allowed,
-            )
-        elif self.cfg["decoding"] == "repair":
-            probs = scores
-            tags = bio_repair([self.tag_names[i] for i in scores.argmax(axis=1)])
-            index = {tag: i for i, tag in enumerate(self.tag_names)}
-            path = numpy.asarray([index[tag] for tag in tags], dtype="int64")
-        else:
-            probs = scores
-            path = scores.argmax(axis=1)
-            # With hard constraints only, a valid argmax path is already the best path.
-            if missing.any() or not _is_valid_path(path, *self._constraint_masks()):
-                with numpy.errstate(divide="ignore"):
-                    log_probs = numpy.log(scores)
-                path, _ = constrained_viterbi(log_probs, self.tag_names, missing=missing)
-        path = numpy.asarray(path, dtype="int64")
-        confidences = probs[numpy.arange(path.shape[0]), path].astype("float32")
-        confidences[missing] = 0.0
-        return path, confidences
+            layer = self.model.get_ref("crf")
+            crf = tuple(self.model.ops.to_numpy(layer.get_param(key)) for key in ("transitions", "start", "end"))
+        return decode_scores(
+            scores, self.tag_names, self._constraint_masks(), decoding=self.cfg["decoding"], crf=crf
+        )
 
     def set_annotations(
         self, docs: Iterable[Doc], predictions: List[Tuple[numpy.ndarray, numpy.ndarray]]
@@ -306,10 +270,7 @@ class TokenClassifier(TrainablePipe):
 
     def _gold_indices(self, example: Example) -> List[int]:
         """IOB2 class index per predicted token; MISSING where the gold is unknown."""
-        index = {tag: i for i, tag in enumerate(self.tag_names)}
-        biluo = example.get_aligned_ner()
-        known = [tag if tag not in (None, "-", "") else None for tag in biluo]
-        return _iob2_indices(known, index)
+        return gold_iob2_indices(example.get_aligned_ner(), self.tag_names)
 
     def get_loss(
         self, examples: Iterable[Example], scores: List[Floats2d]
@@ -323,94 +284,5 @@ class TokenClassifier(TrainablePipe):
         validate_examples(examples, "TokenClassifier.get_loss")
         golds = [numpy.asarray(self._gold_indices(eg), dtype="int64") for eg in examples]
         if self.use_crf:
-            return self._crf_loss(golds, scores)
-        ops = self.model.ops
-        weights = self.cfg.get("class_weights")
-        weight_array = None if weights is None else numpy.asarray(weights, dtype="float32")
-        n_valid = max(1, sum(int(self._valid_rows(ops, S, g).sum()) for S, g in zip(scores, golds)))
-        total = 0.0
-        d_scores = []
-        for doc_scores, gold in zip(scores, golds):
-            valid = self._valid_rows(ops, doc_scores, gold)
-            rows = numpy.flatnonzero(valid)
-            row_weights = numpy.ones(len(rows), dtype="float32")
-            if weight_array is not None:
-                row_weights = weight_array[gold[rows]]
-            probs = ops.to_numpy(doc_scores)
-            d = numpy.zeros_like(probs)
-            d[rows] = probs[rows]
-            d[rows, gold[rows]] -= 1.0
-            d[rows] *= row_weights[:, None] / n_valid
-            picked = numpy.clip(probs[rows, gold[rows]], 1e-12, None)
-            total += float(-(row_weights * numpy.log(picked)).sum()) / n_valid
-            d_scores.append(ops.asarray2f(d))
-        return total, d_scores
-
-    @staticmethod
-    def _valid_rows(ops, doc_scores: Floats2d, gold: numpy.ndarray) -> numpy.ndarray:
-        has_piece = ops.to_numpy(ops.xp.any(doc_scores != 0, axis=1))
-        return numpy.asarray(has_piece, dtype=bool) & (gold != MISSING)
-
-    def _crf_loss(
-        self, golds: List[numpy.ndarray], scores: List[Floats2d]
-    ) -> Tuple[float, List[Floats2d]]:
-        """Joint CRF loss; each maximal run of known gold labels is one sequence."""
-        ops = self.model.ops
-        crf = self.model.get_ref("crf")
-        params = {key: ops.to_numpy(crf.get_param(key)) for key in ("transitions", "start", "end")}
-        grads = {key: numpy.zeros_like(value) for key, value in params.items()}
-        n_valid = max(1, sum(int((g != MISSING).sum()) for g in golds))
-        total = 0.0
-        d_scores = []
-        for doc_scores, gold in zip(scores, golds):
-            emissions = ops.to_numpy(doc_scores)
-            d = numpy.zeros_like(emissions)
-            for start, end in _known_runs(gold):
-                nll, d_em, d_tr, d_st, d_en = crf_log_likelihood_grad(
-                    emissions[start:end], gold[start:end],
-                    params["transitions"], params["start"], params["end"],
-                )
-                total += float(nll) / n_valid
-                d[start:end] = d_em / n_valid
-                grads["transitions"] += d_tr / n_valid
-                grads["start"] += d_st / n_valid
-                grads["end"] += d_en / n_valid
-            d_scores.append(ops.asarray2f(d))
-        for key, grad in grads.items():
-            crf.inc_grad(key, ops.asarray(grad, dtype="f"))
-        return total, d_scores
-
-
-def _iob2_indices(biluo: Sequence[Optional[str]], index: Dict[str, int]) -> List[int]:
-    """BILUO tags (None = unknown) to IOB2 class indices (MISSING = unknown/unseen type)."""
-    known_positions = [i for i, tag in enumerate(biluo) if tag is not None]
-    result = [MISSING] * len(biluo)
-    if not known_positions:
-        return result
-    iob2 = biluo_to_iob2([tag if tag is not None else "O" for tag in biluo])
-    for i in known_positions:
-        result[i] = index.get(iob2[i], MISSING)
-    return result
-
-
-def _known_runs(gold: numpy.ndarray) -> List[Tuple[int, int]]:
-    runs: List[Tuple[int, int]] = []
-    start = None
-    for i, value in enumerate(list(gold) + [MISSING]):
-        if value != MISSING and start is None:
-            start = i
-        elif value == MISSING and start is not None:
-            runs.append((start, i))
-            start = None
-    return runs
-
-
-def _softmax(scores: numpy.ndarray) -> numpy.ndarray:
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = numpy.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def _is_valid_path(path: numpy.ndarray, start_allowed: numpy.ndarray, allowed: numpy.ndarray) -> bool:
-    """Whether a label path obeys the IOB2 start and transition constraints."""
-    return bool(start_allowed[path[0]]) and bool(allowed[path[:-1], path[1:]].all())
+            return crf_loss(self.model.get_ref("crf"), scores, golds)
+        return masked_cross_entropy(self.model.ops, scores, golds, self.cfg.get("class_weights"))

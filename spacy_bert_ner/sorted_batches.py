@@ -14,19 +14,24 @@ than when training: train on overlapping windows (tokens near an edge seen in
 two contexts) and predict on windows that overlap less, so the encoder
 computes fewer positions (about ``window / stride`` per token).
 """
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy
 import torch
 from spacy.util import registry
 from spacy_transformers.data_classes import WordpieceBatch
+from spacy_transformers.layers import TransformerModel
 from thinc.api import Model
+# The forward of spacy-transformers' HF layer (HFWrapper builds its node with it).
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
 
 
 # Windows per forward call: 4 pads less than 8 and measured faster on 2 CPU cores
-# (benchmarks/chunk-size-check/).
+# (one benchmark run per setting; the git log keeps benchmarks/chunk-size-check/).
 DEFAULT_CHUNK_SIZE = 4
 ARCHITECTURE = "spacy-bert-ner.TransformerModel.v1"
+HF_LAYER_NAME = "hf-pytorch"
 
 
 @registry.architectures(ARCHITECTURE)
@@ -48,39 +53,71 @@ def build_sorted_transformer_model_v1(
     """
     if chunk_size < 0:
         raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
-    build_v3 = registry.architectures.get("spacy-transformers.TransformerModel.v3")
-    model = build_v3(
-        name=name, get_spans=get_spans, tokenizer_config=tokenizer_config,
-        transformer_config=transformer_config, mixed_precision=mixed_precision,
-        grad_scaler_config=grad_scaler_config,
-    )
+    args = (name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
+    if inference_get_spans is None:
+        model = TransformerModel(*args)  # what v3's builder returns
+    else:
+        model = InferenceSpansTransformerModel(*args, inference_get_spans=inference_get_spans)
     if chunk_size:
-        hf_layer = model.layers[0]
-        hf_layer._func = sorted_chunks_forward(hf_layer._func, chunk_size)
-        hf_layer.attrs["chunk_size"] = chunk_size
-    if inference_get_spans is not None:
-        model._func = with_inference_spans(model._func, inference_get_spans)
+        model.layers[0] = with_sorted_chunks(model.layers[0], chunk_size)
     return model
 
 
-def with_inference_spans(forward: Callable, inference_get_spans: Callable) -> Callable:
-    """Wrap the transformer's forward so prediction reads ``inference_get_spans``.
+def with_sorted_chunks(hf_layer: Model, chunk_size: int) -> Model:
+    """The HF layer's node again, with a forward that runs length-sorted chunks.
+
+    The new node shares the layer's shims (the torch model), attrs, dims and
+    params and keeps its name, so the model tree keeps its node count and a
+    pipeline saved with plain v3 (or before this wrapper existed) loads
+    unchanged; a wrapping parent node would break that ("mismatched structure").
+    """
+    if hf_layer.name != HF_LAYER_NAME:
+        raise ValueError(f"expected spacy-transformers' {HF_LAYER_NAME!r} layer, got {hf_layer.name!r}")
+    return Model(
+        hf_layer.name,
+        sorted_chunks_forward(pytorch_forward, chunk_size),
+        init=hf_layer.init,
+        dims={dim: hf_layer.maybe_get_dim(dim) for dim in hf_layer.dim_names},
+        params={key: hf_layer.get_param(key) if hf_layer.has_param(key) else None for key in hf_layer.param_names},
+        layers=hf_layer.layers,
+        shims=hf_layer.shims,
+        attrs={**hf_layer.attrs, "chunk_size": chunk_size},
+        refs={ref: hf_layer.maybe_get_ref(ref) for ref in hf_layer.ref_names},
+        ops=hf_layer.ops,
+    )
+
+
+class InferenceSpansTransformerModel(TransformerModel):
+    """v3's ``TransformerModel`` that reads ``inference_get_spans`` when predicting.
 
     v3's forward looks ``get_spans`` up in ``model.attrs`` on every call, so the
     getter is swapped for the duration of a predict call and restored after.
+    Same nodes, attrs and weights as ``TransformerModel``: saved pipelines load
+    into either.
     """
 
-    def predict_or_train(model: Model, docs: List[Any], is_train: bool) -> Tuple[Any, Callable]:
-        if is_train:
-            return forward(model, docs, is_train)
-        training_get_spans = model.attrs["get_spans"]
-        model.attrs["get_spans"] = inference_get_spans
-        try:
-            return forward(model, docs, is_train)
-        finally:
-            model.attrs["get_spans"] = training_get_spans
+    def __init__(self, *args: Any, inference_get_spans: Callable, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.attrs["inference_get_spans"] = inference_get_spans
 
-    return predict_or_train
+    def __call__(self, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+        if is_train:
+            return super().__call__(X, is_train)
+        with self._inference_spans():
+            return super().__call__(X, is_train)
+
+    def predict(self, X: Any) -> Any:
+        with self._inference_spans():
+            return super().predict(X)
+
+    @contextmanager
+    def _inference_spans(self) -> Iterator[None]:
+        training_get_spans = self.attrs["get_spans"]
+        self.attrs["get_spans"] = self.attrs["inference_get_spans"]
+        try:
+            yield
+        finally:
+            self.attrs["get_spans"] = training_get_spans
 
 
 def chunk_order(lengths: List[int], chunk_size: int) -> List[numpy.ndarray]:

@@ -76,7 +76,7 @@ def test_hf_parity_on_conll2003_train(getter):
     train = SHARED_DATA / "conll2003" / "train.txt"
     if not train.exists():
         pytest.skip("shared CoNLL-2003 data not available")
-    from spacy_bert_ner.data.corpus import read_conll
+    from spacy_bert_ner.data import read_conll
 
     tokenizer = _minilm_tokenizer()
     nlp = spacy.blank("en")

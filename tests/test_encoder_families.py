@@ -28,6 +28,7 @@ from spacy_bert_ner.alignment import (
     spacy_transformers_first_piece_ids,
 )
 from spacy_bert_ner.encoders.prepare import conll_words
+from spacy_bert_ner.hf.loader import load_fast_tokenizer
 from spacy_bert_ner.layers import _selected_pieces
 from spacy_bert_ner.encoders.tiny import FAMILIES, build_tiny_encoder
 
@@ -81,12 +82,9 @@ def load_tokenizer(path: Path, **settings):
 
 
 def hf_recipe_tokenizer(path: Path):
-    """As HF's run_ner.py loads it: byte-level BPE needs add_prefix_space for pre-split words."""
-    from transformers import AutoConfig
-
-    model_type = AutoConfig.from_pretrained(str(path)).model_type
-    settings = {"add_prefix_space": True} if model_type in {"bloom", "gpt2", "roberta"} else {}
-    return load_tokenizer(path, use_fast=True, **settings)
+    """As HF's run_ner.py (and the recipe, through hf.loader) loads it: byte-level BPE needs
+    add_prefix_space for pre-split words."""
+    return load_fast_tokenizer(path)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +92,7 @@ def dev_docs():
     dev = SHARED_DATA / "conll2003" / "dev.txt"
     if not dev.exists():
         pytest.skip("shared CoNLL-2003 data not available")
-    from spacy_bert_ner.data.corpus import read_conll
+    from spacy_bert_ner.data import read_conll
 
     return read_conll(dev, spacy.blank("en").vocab)
 

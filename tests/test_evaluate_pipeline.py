@@ -14,16 +14,9 @@ from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.evaluation.windows import parse_window, score_windows, span_getter_config, window_label
-from spacy_bert_ner.evaluation.metrics import (
-    aligned_entity_spans,
-    doc_counts,
-    evaluate_pipeline,
-    example_counts,
-    example_sequences,
-    f1_from_counts,
-    read_train_time,
-    score_examples,
-)
+from spacy_bert_ner.evaluation.metrics import aligned_entity_spans, example_counts, example_sequences
+from spacy_bert_ner.evaluation.pipeline_eval import evaluate_pipeline, read_train_time, score_examples
+from spacy_bert_ner.evaluation.stats import doc_counts, f1_from_counts
 
 from .conftest import TRAIN_SENTENCES, build_pipeline, gold_doc, make_examples
 from .test_report import assert_real_png

@@ -6,17 +6,9 @@ import pytest
 import spacy
 from spacy.tokens import Doc, Span
 
-from spacy_bert_ner.evaluation.metrics import (
-    bootstrap_ci,
-    confusion_matrix,
-    doc_counts,
-    doc_to_iob2,
-    docs_to_sequences,
-    error_breakdown,
-    f1_from_counts,
-    paired_bootstrap,
-    seqeval_report,
-)
+from spacy_bert_ner.evaluation.errors import error_breakdown
+from spacy_bert_ner.evaluation.metrics import confusion_matrix, doc_to_iob2, docs_to_sequences, seqeval_report
+from spacy_bert_ner.evaluation.stats import bootstrap_ci, doc_counts, f1_from_counts, mean_std, paired_bootstrap
 
 # Hand-computed case. Sentence 2 of the prediction has an orphan I-LOC.
 GOLD = [
@@ -335,3 +327,34 @@ def test_paired_bootstrap_clear_difference():
 def test_paired_bootstrap_rejects_different_documents():
     with pytest.raises(ValueError, match="same documents"):
         paired_bootstrap(_random_counts(0, 10), _random_counts(0, 11))
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([0.8], (0.8, None)),
+        ([0.8, 0.9], (0.85, float(numpy.std([0.8, 0.9], ddof=1)))),
+        ([0.8, None], (None, None)),
+        ([], (None, None)),
+    ],
+)
+def test_mean_std_over_seeds(values, expected):
+    assert mean_std(values) == pytest.approx(expected) if expected[1] is not None else mean_std(values) == expected
+
+
+def test_confusion_matrix_of_nothing():
+    assert confusion_matrix([], []) == {"labels": ["O"], "matrix": [[0]]}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_confusion_matrix_counts_every_token_once(seed):
+    rng = numpy.random.default_rng(seed)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    gold = [list(rng.choice(tags, size=n)) for n in rng.integers(1, 12, size=8)]
+    pred = [list(rng.choice(tags, size=len(seq))) for seq in gold]
+    result = confusion_matrix(gold, pred)
+    index = {label: i for i, label in enumerate(result["labels"])}
+    expected = numpy.zeros((len(index), len(index)), dtype=int)
+    for g, p in zip(sum(gold, []), sum(pred, [])):
+        expected[index[g], index[p]] += 1
+    assert result["matrix"] == expected.tolist()

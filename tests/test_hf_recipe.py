@@ -1,19 +1,17 @@
-"""The HF Trainer recipe baseline: label alignment, reading, encoding, one tiny end-to-end run."""
+"""The HF Trainer recipe baseline: label alignment, reading, encoding, one tiny end-to-end run, the CLI."""
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from spacy_bert_ner.hf.recipe import (
-    IGNORE_INDEX,
-    RecipeConfig,
-    align_labels,
-    encode_sentences,
-    read_conll_sentences,
-    resolve_encoder_dir,
-    run_recipe,
-)
+from spacy_bert_ner.bench.env import hardware_info
+from spacy_bert_ner.cli import app
 from spacy_bert_ner.encoders.tiny import build_tiny_bert
+from spacy_bert_ner.hf.recipe import RecipeConfig, resolve_encoder_dir, run_recipe
+from spacy_bert_ner.hf.recipe_data import IGNORE_INDEX, align_labels, encode_sentences, read_conll_sentences
 
 # Two documents, 4-column CoNLL-2003 layout, IOB1 tags as in the original files
 # ("I-X" starts an entity; "B-X" only between two adjacent entities of one type).
@@ -155,7 +153,8 @@ def test_run_recipe_writes_complete_json(recipe_run):
     assert result["command"] == "pytest"
     assert result["train_seconds"] > 0
     assert result["hardware"]["device"] == "cpu" and result["hardware"]["torch_threads"] >= 1
-    assert result["hardware"]["cpu_model"]
+    assert result["hardware"]["cpu"] and result["hardware"]["gpu"] is None
+    assert set(result["hardware"]) >= set(hardware_info())  # the keys every report records
     assert result["versions"]["torch"] and result["versions"]["transformers"]
     config = result["config"]
     assert config["learning_rate"] == 5e-5 and config["warmup_ratio"] == 0.1
@@ -223,3 +222,59 @@ def test_run_recipe_rejects_unknown_device(recipe_encoder, conll_dir, tmp_path):
             tmp_path / "m.json", device="tpu",
         )
     assert not (tmp_path / "m.json").exists()
+
+
+def test_cli_runs_the_recipe(recipe_encoder, conll_dir, tmp_path, monkeypatch):
+    output = tmp_path / "hf_recipe.json"
+    args = [
+        "hf-recipe", str(recipe_encoder), str(conll_dir), str(output), "--epochs", "1", "--batch-size", "4",
+        "--max-train-sentences", "2", "--max-eval-sentences", "3", "--device", "cpu", "--no-dev", "--seed", "7",
+    ]
+    monkeypatch.setattr(sys, "argv", ["/somewhere/spacy_bert_ner/__main__.py", *args])  # as `python -m` sets it
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(output.read_text(encoding="utf8"))
+    assert saved["config"]["seed"] == 7 and saved["config"]["batch_size"] == 4
+    assert saved["dev"] is None and saved["test"]["n_sentences"] == 3
+    assert saved["command"] == shlex.join([sys.executable, "-m", "spacy_bert_ner", *args])
+    assert "F1 (strict IOB2)" in result.output and "test" in result.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["bert-base-cased"], "never downloads"),
+        (["ENCODER", "--learning-rate", "0"], "RecipeConfig.learning_rate: expected > 0"),
+        (["ENCODER", "--device", "tpu"], "device: expected one of"),
+    ],
+    ids=["hub-name", "bad-config", "bad-device"],
+)
+def test_cli_reports_bad_input_in_one_line(recipe_encoder, conll_dir, tmp_path, args, message):
+    args = [str(recipe_encoder) if arg == "ENCODER" else arg for arg in args]
+    result = CliRunner().invoke(app, ["hf-recipe", args[0], str(conll_dir), str(tmp_path / "m.json"), *args[1:]])
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_cli_names_missing_conll_files(recipe_encoder, tmp_path):
+    (tmp_path / "train.txt").write_text("EU B-ORG\n", encoding="utf8")
+    result = CliRunner().invoke(app, ["hf-recipe", str(recipe_encoder), str(tmp_path), str(tmp_path / "m.json")])
+    assert result.exit_code == 1
+    assert "missing CoNLL file(s)" in result.output and "dev.txt" in result.output and "test.txt" in result.output
+    result = CliRunner().invoke(
+        app, ["hf-recipe", str(recipe_encoder), str(tmp_path), str(tmp_path / "m.json"), "--no-dev"]
+    )
+    assert "dev.txt" not in result.output and "test.txt" in result.output
+
+
+def test_cli_refuses_an_encoder_without_safetensors(recipe_encoder, conll_dir, tmp_path):
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    for path in recipe_encoder.iterdir():
+        if path.suffix != ".safetensors":
+            (pickled / path.name).write_bytes(path.read_bytes())
+    (pickled / "pytorch_model.bin").write_bytes(b"never unpickled")
+    result = CliRunner().invoke(app, ["hf-recipe", str(pickled), str(conll_dir), str(tmp_path / "m.json")])
+    assert result.exit_code == 1
+    assert "expected *.safetensors weights, found only pytorch_model.bin" in " ".join(result.output.split())

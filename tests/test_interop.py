@@ -21,16 +21,9 @@ from typer.testing import CliRunner
 
 from spacy_bert_ner.alignment import hf_first_subword_positions
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.hf.interop import (
-    ABSENT_CLASS_BIAS,
-    FINETUNE_CONFIG,
-    InteropError,
-    check_hf_folder,
-    export_hf,
-    hf_tag_rows,
-    import_hf,
-    load_hf_token_classifier,
-)
+from spacy_bert_ner.hf.hf_to_spacy import ABSENT_CLASS_BIAS, FINETUNE_CONFIG, import_hf
+from spacy_bert_ner.hf.interop import InteropError, check_hf_folder, hf_tag_rows, load_hf_token_classifier
+from spacy_bert_ner.hf.spacy_to_hf import export_hf
 from spacy_bert_ner.tags import is_valid_iob2
 
 from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples

@@ -1,18 +1,29 @@
 """The token_classifier component on a tiny local BERT: train, predict, serialize, edge cases."""
+import json
 import subprocess
 import sys
-from typing import Dict, List
+from pathlib import Path
+from typing import Dict, List, Optional
 
 import numpy
 import pytest
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+from thinc.api import NumpyOps
 
+from spacy_bert_ner import util
+from spacy_bert_ner.decoding import constrained_viterbi
+from spacy_bert_ner.losses import MISSING, gold_iob2_indices, masked_cross_entropy
 from spacy_bert_ner.pipeline import TokenClassifier
 from spacy_bert_ner.tags import is_valid_iob2
 
 from .conftest import TRAIN_SENTENCES, build_pipeline, make_examples
+
+# Saved by the code of commit c4ac7ad (before losses.py / decoding.py and the public
+# sorted-chunks layer): spacy-bert-ner.TransformerModel.v1 with chunk_size 2 and inference
+# spans, a softmax head with POS/shape features, a hidden layer and class weights, a CRF head.
+SAVED_V1 = Path(__file__).parent / "data" / "v1_pipeline_c4ac7ad"
 
 
 def train(nlp: Language, n_steps: int = 2, learn_rate: float = 0.001) -> List[float]:
@@ -179,7 +190,7 @@ def test_freeze_lower_layers(tiny_bert_dir):
     nlp = build_pipeline(tiny_bert_dir)
     optimizer = nlp.initialize(lambda: make_examples(nlp))
     make_freeze_transformer_layers(n_layers=1, freeze_embeddings=True)(nlp)
-    hf_model = nlp.get_pipe("transformer").model.transformer
+    hf_model = util.hf_model(nlp)
     frozen = {n: p.detach().clone() for n, p in hf_model.named_parameters() if not p.requires_grad}
     trainable = {n: p.detach().clone() for n, p in hf_model.named_parameters() if p.requires_grad}
     assert any(n.startswith("embeddings") for n in frozen)
@@ -261,8 +272,6 @@ def test_ner_with_token_features_trains_and_round_trips(tiny_bert_dir):
 @pytest.mark.parametrize("seed", range(20))
 def test_viterbi_fast_path_gives_the_viterbi_path(tiny_bert_dir, seed):
     """_decode skips the search when the argmax path is valid; the result must not change."""
-    from spacy_bert_ner.tags import constrained_viterbi
-
     nlp = build_pipeline(tiny_bert_dir)
     nlp.initialize(lambda: make_examples(nlp))
     component = nlp.get_pipe("token_classifier")
@@ -275,3 +284,64 @@ def test_viterbi_fast_path_gives_the_viterbi_path(tiny_bert_dir, seed):
     expected, _ = constrained_viterbi(numpy.log(probs.astype("float32")), component.tag_names)
     assert list(path) == list(expected)
     assert confidences == pytest.approx(probs[numpy.arange(12), expected], rel=1e-5)
+
+
+def test_pipeline_saved_before_the_refactor_predicts_the_same():
+    """Same model tree (from_bytes checks it), same entities, confidences and head scores.
+
+    Bit-identical on the machine that saved it; the tolerance only absorbs other CPUs' kernels.
+    """
+    nlp = spacy.load(SAVED_V1 / "pipeline")
+    assert type(nlp.get_pipe("transformer").model).__name__ == "InferenceSpansTransformerModel"
+    expected = json.loads((SAVED_V1 / "expected.json").read_text(encoding="utf8"))
+    for doc, want in zip(nlp.pipe(expected["texts"], batch_size=3), expected["docs"]):
+        for key, spans in want.items():
+            group = doc.spans[key]
+            assert [[s.start, s.end, s.label_] for s in group] == [span[:3] for span in spans]
+            assert group.attrs["scores"] == pytest.approx([span[3] for span in spans], rel=1e-6)
+    raw = numpy.load(SAVED_V1 / "expected_scores.npz")
+    docs = [nlp.get_pipe("transformer")(nlp.make_doc(text)) for text in expected["texts"]]
+    for name in ("softmax", "crf"):
+        for i, scores in enumerate(nlp.get_pipe(name).model.predict(docs)):
+            numpy.testing.assert_allclose(scores, raw[f"{name}_{i}"], rtol=1e-6, atol=1e-7)
+
+
+def _old_cross_entropy(probs, golds, weights: Optional[List[float]]):
+    """get_loss of commit c4ac7ad, per doc on the host: the formula the device version keeps."""
+    valid = [numpy.any(P != 0, axis=1) & (g != MISSING) for P, g in zip(probs, golds)]
+    n_valid = max(1, sum(int(v.sum()) for v in valid))
+    total, d_scores = 0.0, []
+    for P, g, v in zip(probs, golds, valid):
+        rows = numpy.flatnonzero(v)
+        w = numpy.ones(len(rows), dtype="float32") if weights is None else numpy.asarray(weights, "float32")[g[rows]]
+        d = numpy.zeros_like(P)
+        d[rows] = P[rows]
+        d[rows, g[rows]] -= 1.0
+        d[rows] *= w[:, None] / n_valid
+        total += float(-(w * numpy.log(numpy.clip(P[rows, g[rows]], 1e-12, None))).sum()) / n_valid
+        d_scores.append(d)
+    return total, d_scores
+
+
+@pytest.mark.parametrize("weights", [None, [0.2, 1.5, 3.0, 0.7]], ids=["unweighted", "class-weights"])
+def test_masked_cross_entropy_keeps_the_old_loss_and_gradient(weights):
+    rng = numpy.random.default_rng(0)
+    logits = [rng.normal(size=(n, 4)) for n in (5, 0, 3)]
+    probs = [(numpy.exp(x) / numpy.exp(x).sum(axis=1, keepdims=True)).astype("float32") for x in logits]
+    probs[0][1] = 0.0  # a token without a wordpiece, gold known
+    probs[2][2] = 0.0  # ... and one whose gold is missing too
+    golds = [numpy.asarray(g, dtype="int64") for g in ([0, 2, MISSING, 3, 1], [], [1, MISSING, MISSING])]
+    loss, d_scores = masked_cross_entropy(NumpyOps(), probs, golds, weights)
+    old_loss, old_d_scores = _old_cross_entropy(probs, golds, weights)
+    assert loss == pytest.approx(old_loss, rel=1e-6)
+    assert [d.shape for d in d_scores] == [P.shape for P in probs]
+    for d, old_d in zip(d_scores, old_d_scores):
+        numpy.testing.assert_array_equal(d, old_d)
+    assert masked_cross_entropy(NumpyOps(), [probs[1]], [golds[1]], weights)[0] == 0.0
+
+
+def test_gold_iob2_indices():
+    tag_names = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    biluo = ["B-PER", "L-PER", None, "U-LOC", "-", "O", "U-ORG", "", "I-PER"]
+    assert gold_iob2_indices(biluo, tag_names) == [3, 4, MISSING, 1, MISSING, 0, MISSING, MISSING, 4]
+    assert gold_iob2_indices([None, "-"], tag_names) == [MISSING, MISSING]

@@ -9,20 +9,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.evaluation.metrics import error_breakdown, f1_from_counts, paired_bootstrap
-from spacy_bert_ner.evaluation.report import (
-    build_comparison,
-    comparison_markdown,
-    encoder_and_head,
-    errors_markdown,
-    load_reports,
-    parse_seconds_option,
-    parse_system_option,
-    plot_comparison,
-    plot_confusion,
-    write_comparison,
-    write_evaluation,
-)
+from spacy_bert_ner.cli.evaluate import system_dirs, train_seconds_pair
+from spacy_bert_ner.evaluation.charts import plot_comparison, plot_confusion
+from spacy_bert_ner.evaluation.comparison import build_comparison, encoder_and_head, load_reports
+from spacy_bert_ner.evaluation.errors import error_breakdown
+from spacy_bert_ner.evaluation.markdown import comparison_markdown, errors_markdown
+from spacy_bert_ner.evaluation.report import write_comparison, write_evaluation
+from spacy_bert_ner.evaluation.stats import f1_from_counts, paired_bootstrap
 
 FINGERPRINTS = [f"doc{i:02d}" for i in range(20)]
 # (tp, fp, fn) per document: "good" finds 9 of 10 entities per doc, "weak" 5 of 10.
@@ -125,13 +118,16 @@ def test_identical_systems_give_no_significant_difference():
     assert "no significant difference between ner and token_classifier" in comparison["verdict"]
 
 
-def test_speed_sentence_in_verdict():
+def test_verdict_makes_no_speed_claim_from_evaluation_passes():
     reports = {
         "ner": {"test": [make_metrics("ner", GOOD, words_per_second=3000.0)]},
         "token_classifier": {"test": [make_metrics("token_classifier", WEAK, words_per_second=1500.0)]},
     }
-    verdict = build_comparison(reports, n_resamples=50)["verdict"]
-    assert "ner is 2.00x as fast as token_classifier (3,000 vs 1,500 words/s on Test CPU)" in verdict
+    comparison = build_comparison(reports, n_resamples=50)
+    assert "fast" not in comparison["verdict"] and "words/s" not in comparison["verdict"]
+    assert comparison["systems"]["ner"]["words_per_second"] == 3000.0  # kept, labelled in the Markdown
+    markdown = comparison_markdown(comparison)
+    assert "words/s (evaluation pass)" in markdown and "not a benchmark" in markdown
 
 
 @pytest.mark.parametrize(
@@ -238,7 +234,7 @@ def test_markdown_has_every_section():
         "## Is the difference real?",
         "## F1 per entity type (test)",
         "## Errors (test)",
-        "## Speed, size, memory, training time",
+        "## Evaluation pass: words/s, size, memory, training time",
         "## Setup",
         "![F1 per type and overall](comparison.png)",
     ):
@@ -255,20 +251,24 @@ def test_markdown_has_every_section():
         (" tc =d", ("tc", [Path("d")])),
     ],
 )
-def test_parse_system_option(value, expected):
-    assert parse_system_option(value) == expected
+def test_system_dirs(value, expected):
+    assert system_dirs(value, "--system") == expected
 
 
 @pytest.mark.parametrize("value", ["ner", "=dir", "ner=", "ner=,"])
-def test_parse_system_option_rejects(value):
-    with pytest.raises(ValueError, match="NAME=DIR"):
-        parse_system_option(value)
+def test_system_dirs_rejects(value):
+    with pytest.raises(ValueError, match="--system expects NAME="):
+        system_dirs(value, "--system")
+
+
+def test_train_seconds_pair():
+    assert train_seconds_pair("ner=1234.5") == ("ner", 1234.5)
 
 
 @pytest.mark.parametrize("value", ["ner", "ner=abc", "ner=-1", "ner=nan", "=5"])
-def test_parse_seconds_option_rejects(value):
-    with pytest.raises(ValueError, match="NAME=SECONDS"):
-        parse_seconds_option(value)
+def test_train_seconds_pair_rejects(value):
+    with pytest.raises(ValueError, match="--train-seconds expects NAME="):
+        train_seconds_pair(value)
 
 
 def test_errors_markdown_lists_examples():
@@ -339,7 +339,7 @@ def test_compare_cli(tmp_path):
 def test_compare_cli_fails_cleanly_on_bad_system(tmp_path):
     result = CliRunner().invoke(app, ["compare", str(tmp_path), "--system", "ner"])
     assert result.exit_code == 1
-    assert "NAME=DIR" in result.output
+    assert "--system expects NAME=VALUE" in result.output
 
 
 def test_write_evaluation_writes_every_file(tmp_path):
@@ -425,8 +425,8 @@ def test_encoder_head_markdown_table():
     table = markdown.split("## Encoder × head")[1].split("## Accuracy")[0]
     rows = [line for line in table.splitlines() if line.startswith("|")]
     assert rows == [
-        "| encoder | head | test F1 | dev F1 | words/s | model size MB | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| encoder | head | test F1 | dev F1 | words/s (evaluation pass) | model size MB | peak RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         "| minilm | ner | 90.00 | 90.00 | 3,000 | 90.5 | 900 |",
         "| minilm | token_classifier | 73.68 | 73.68 | 3,500 | 90.4 | 880 |",
         "| tiny-roberta | ner | 55.56 | 55.56 | 9,000 | 1.2 | 400 |",

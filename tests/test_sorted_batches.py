@@ -5,6 +5,7 @@ import spacy
 import torch
 from spacy.training import Example
 
+from spacy_bert_ner import util
 from spacy_bert_ner.sorted_batches import DEFAULT_CHUNK_SIZE, chunk_order
 
 from .conftest import TRAIN_SENTENCES, make_doc
@@ -76,7 +77,7 @@ def test_same_gradients(pair):
     examples = examples + [Example(plain.make_doc(TEXTS[-2]), plain.make_doc(TEXTS[-2]))]
     grads = []
     for nlp in (plain, chunked):
-        hf_model = nlp.get_pipe("transformer").model.transformer
+        hf_model = util.hf_model(nlp)
         hf_model.zero_grad()
         nlp.update(examples, sgd=None, drop=0.0)
         grads.append({name: p.grad.clone() for name, p in hf_model.named_parameters() if p.grad is not None})
@@ -142,3 +143,17 @@ def test_sentence_windows_when_predicting(pair, tmp_path):
     assert _window_count(doc._.trf_data) == n_sentences + 1  # the 13-token sentence is cut once
     assert list(doc._.trf_data.align.lengths) and len(doc._.trf_data.align.lengths) == len(doc)
     assert not nlp("").ents
+
+
+def _tree(model):
+    return [(n.name, n.param_names, n.dim_names, len(n.shims), n.ref_names) for n in model.walk()]
+
+
+@pytest.mark.parametrize("extra", [{}, {"chunk_size": 0}, {"inference_get_spans": {
+    "@span_getters": "spacy-transformers.strided_spans.v1", "window": 8, "stride": 8}}])
+def test_v1_keeps_the_v3_model_tree(tiny_bert_dir, extra):
+    """Pipelines saved with v3, or with v1 before its layer was rebuilt publicly, keep loading."""
+    plain = _pipeline(tiny_bert_dir, "spacy-transformers.TransformerModel.v3")
+    chunked = _pipeline(tiny_bert_dir, "spacy-bert-ner.TransformerModel.v1", **extra)
+    trees = [_tree(nlp.get_pipe("transformer").model) for nlp in (plain, chunked)]
+    assert trees[0] == trees[1]

@@ -5,7 +5,9 @@ import pytest
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.evaluation.summary import build_summary, summary_markdown, write_summary
+from spacy_bert_ner.evaluation.markdown import summary_markdown
+from spacy_bert_ner.evaluation.report import write_summary
+from spacy_bert_ner.evaluation.summary import build_summary
 
 HARDWARE = {"cpu": "Test CPU", "cores": 2, "torch": "2.13.0+cpu", "torch_threads": 2, "gpu": None}
 
@@ -134,3 +136,15 @@ def test_markdown_lists_each_seed(run_dir):
     assert "| ner | `training/x/test` | 86.00 | 85.50 | 90.00 |" in table
     single = summary_markdown(build_summary({"ner": run_dir / "ner"}, None), ["ner"])
     assert "| system | pipeline |" not in single
+
+
+def test_markdown_labels_std_and_ci_for_what_they_are(run_dir):
+    seed1 = run_dir / "ner_seed1"
+    seed1.mkdir()
+    (seed1 / "test_metrics.json").write_text(json.dumps(_metrics(0.86, 0.855, "test")))
+    (seed1 / "dev_metrics.json").write_text(json.dumps(_metrics(0.90, 0.90, "dev")))
+    table = summary_markdown(build_summary({"ner": [run_dir / "ner", seed1]}, None), ["ner"])
+    header = table.splitlines()[0]
+    assert "CI" not in header and "words/s (evaluation pass)" in header
+    assert "| ner (mean of 2 seeds) | 87.00 ± 1.41 | 87.20 | 86.80 ± 1.84 |" in table  # ± std, no interval
+    assert "± is the sample standard deviation over seeds" in table and "95% bootstrap CI" in table

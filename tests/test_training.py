@@ -7,7 +7,14 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.util import load_config
 
-from spacy_bert_ner.bench.train_time import batches_per_epoch, train_timed
+from spacy_bert_ner.bench.train_time import (
+    STEP_TIMES_FILE,
+    TRAIN_LOG_FILE,
+    batches_per_epoch,
+    make_step_timer,
+    read_step_times,
+    train_timed,
+)
 
 from .conftest import TRAIN_SENTENCES, make_doc
 
@@ -47,11 +54,31 @@ def test_train_timed_trains_and_records_time(docbin, tiny_bert_dir, tmp_path, co
     record = train_timed(CONFIGS / config, output, _overrides(docbin, tiny_bert_dir, 12))
     assert (output / "model-best" / "config.cfg").exists()
     saved = json.loads((output / "train_time.json").read_text())
-    assert saved["seconds"] == pytest.approx(record["seconds"]) and saved["seconds"] > 0
+    assert saved["seconds"] == pytest.approx(record.seconds) and saved["seconds"] > 0
     assert saved["batches_per_epoch"] == 6 and saved["epochs"] == pytest.approx(0.5)
     assert saved["seconds_per_epoch"] == pytest.approx(saved["seconds"] * 2)
     assert saved["hardware"]["cores"] >= 1
     assert 0 < saved["median_step_seconds"] < saved["seconds"]
     assert saved["seconds_per_epoch_from_median_step"] == pytest.approx(saved["median_step_seconds"] * 6)
     assert "step_timer" in (output / "model-last" / "config.cfg").read_text()
+    assert len(read_step_times(output / STEP_TIMES_FILE)) == 4  # one stamp per update: steps 0..max_steps
+    log = [json.loads(line) for line in (output / TRAIN_LOG_FILE).read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [0, 2]  # spaCy evaluates at step 0 and every eval_frequency
     assert not [p for p in output.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_train_timed_replaces_its_own_files_from_an_earlier_run(docbin, tiny_bert_dir, tmp_path):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / TRAIN_LOG_FILE).write_text("{}\n")
+    (output / STEP_TIMES_FILE).write_text("1.0\n2.0\n")
+    train_timed(CONFIGS / "token_classifier.cfg", output, _overrides(docbin, tiny_bert_dir, 12))
+    assert len(read_step_times(output / STEP_TIMES_FILE)) == 4
+    assert (output / TRAIN_LOG_FILE).read_text() != "{}\n"
+
+
+def test_step_timer_keeps_its_stamps_without_a_file():
+    timer = make_step_timer()
+    timer(None, {})
+    timer(None, {})
+    assert len(timer.times) == 2 and timer.times[0] <= timer.times[1]

@@ -24,7 +24,7 @@ def smoke_project(tmp_path_factory) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__"))
     result = subprocess.run(
         [sys.executable, "-m", "spacy", "project", "run", "smoke", str(project),
-         "--vars.conll_dir", str(conll_dir)],
+         "--vars.conll_source", str(conll_dir)],
         capture_output=True, text=True, cwd=project, timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -8,7 +8,23 @@ import platform
 import resource
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, TypedDict, Union
+
+# The identity of a machine as a record states it: (CPU name, cores, GPU name).
+HardwareKey = Tuple[Optional[str], Optional[int], Optional[str]]
+
+
+class HardwareInfo(TypedDict):
+    """What :func:`hardware_info` records (the ``hardware`` key of every JSON report)."""
+
+    cpu: str
+    cores: int
+    logical_cpus: Optional[int]
+    torch_threads: Optional[int]
+    torch: Optional[str]
+    gpu: Optional[str]
+    platform: str
+    python: str
 
 
 def cpu_model() -> str:
@@ -28,12 +44,12 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def hardware_info(gpu_id: int = -1) -> Dict[str, Any]:
+def hardware_info(gpu_id: int = -1) -> HardwareInfo:
     """``{"cpu", "cores", "logical_cpus", "torch_threads", "torch", "gpu", "platform", "python"}``.
 
     ``gpu`` is the device name when ``gpu_id >= 0`` and CUDA is available, else None.
     """
-    info: Dict[str, Any] = {
+    info: HardwareInfo = {
         "cpu": cpu_model(),
         "cores": usable_cores(),
         "logical_cpus": os.cpu_count(),
@@ -54,6 +70,19 @@ def hardware_info(gpu_id: int = -1) -> Dict[str, Any]:
     return info
 
 
+def hardware_key(hardware: Any) -> Optional[HardwareKey]:
+    """``(cpu, cores, gpu)`` of a recorded :func:`hardware_info`, to tell two records' machines apart.
+
+    Records written with the older ``cpu_model`` / ``cpu_cores`` keys (the HF
+    recipe's) read the same; anything but a mapping gives None (not recorded).
+    """
+    if not isinstance(hardware, Mapping):
+        return None
+    cpu = hardware.get("cpu") or hardware.get("cpu_model")
+    cores = hardware.get("cores") or hardware.get("cpu_cores")
+    return (cpu, cores, hardware.get("gpu"))
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MB (10^6 bytes).
 
@@ -62,6 +91,20 @@ def peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 1 if sys.platform == "darwin" else 1024
     return peak * scale / 1e6
+
+
+def address_space_peak_rss_mb() -> float:
+    """This address space's peak RSS (``VmHWM``) in MB; :func:`peak_rss_mb` where /proc is missing.
+
+    ``ru_maxrss`` survives execve on Linux, so a process started from a big parent
+    (subprocess uses vfork) can report the parent's peak; ``VmHWM`` cannot.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    return peak_rss_mb()
 
 
 def dir_size_mb(path: Union[str, Path]) -> float:

@@ -13,15 +13,75 @@ import time
 from collections import defaultdict
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
-from .env import hardware_info
+import spacy
+from spacy.language import Language
+from wasabi import MarkdownRenderer
 
+from ..evaluation.pipeline_eval import require_inputs
 from ..files import write_bytes_atomic, write_json_atomic
-from .speed import batching_label, load_docs, transformer_summary
+from ..util import hf_model
+from .data import load_docs
+from .env import HardwareInfo, hardware_info
+from .records import EncoderSummary
+from .spacy_systems import batching_label, sorted_batches_override, transformer_summary
 
 ENCODER_STEP = "encoder forward (HF model)"
 TOKENIZER_STEP = "spaCy tokenizer (make_doc)"
+DEFINITION = (
+    "one pass of the pipeline's steps over the texts, as nlp.pipe runs them, with a "
+    "time.perf_counter timer around each step; the encoder step is inside the transformer's "
+    "predict (its share is part of that step's); positions: the encoder's real wordpieces "
+    "(with special tokens) and the positions computed after padding each forward call's rows"
+)
+
+
+class Step(TypedDict, total=False):
+    """One timed step; ``inside`` names the step it is part of (its time is counted there too)."""
+
+    step: str
+    seconds: float
+    inside: str
+    share: float  # of the whole pass
+
+
+class EncoderPositions(TypedDict):
+    """What the encoder's forward calls did during the pass."""
+
+    seconds: float
+    calls: int
+    rows: int
+    real_positions: int
+    padded_positions: int
+
+
+class StepTimings(TypedDict):
+    """One pass, step by step (``encoder`` is {} without a transformer)."""
+
+    seconds: float
+    spacy_tokens: int
+    steps: List[Step]
+    encoder: Union[EncoderPositions, Dict[str, Any]]
+
+
+class TransformerDescription(EncoderSummary, total=False):
+    batching: str
+
+
+class Profile(StepTimings):
+    """``profile.json`` (``pyinstrument``, the call tree, goes to its own text file)."""
+
+    pipeline: str
+    data: str
+    docs: int
+    words: int
+    transformer: TransformerDescription
+    batch_size: int
+    words_per_second: Optional[float]
+    pyinstrument: Optional[str]
+    hardware: HardwareInfo
+    definition: str
 
 
 class EncoderTimer:
@@ -64,14 +124,6 @@ class EncoderTimer:
         self.seconds += time.perf_counter() - self._started
 
 
-def encoder_module(nlp: Any) -> Optional[Any]:
-    """The HF torch module of the pipeline's first transformer component, if any."""
-    for name in nlp.pipe_names:
-        if nlp.get_pipe_meta(name).factory == "transformer":
-            return nlp.get_pipe(name).model.layers[0].shims[0]._model
-    return None
-
-
 class MethodTimer:
     """Times a component's ``predict`` and ``set_annotations`` while its ``pipe`` calls them.
 
@@ -112,7 +164,7 @@ class MethodTimer:
         return timed
 
 
-def time_steps(nlp: Any, texts: Sequence[str], batch_size: int) -> Dict[str, Any]:
+def time_steps(nlp: Language, texts: Sequence[str], batch_size: int) -> StepTimings:
     """Seconds per step of one pass over ``texts``, as ``nlp.pipe(texts, batch_size)`` runs it.
 
     Steps: the tokenizer, then each component's ``pipe`` over all docs (the
@@ -121,8 +173,8 @@ def time_steps(nlp: Any, texts: Sequence[str], batch_size: int) -> Dict[str, Any
     wordpieces (special tokens included) and the positions it computed once
     each call's rows were padded to the longest.
     """
-    steps: List[Dict[str, Any]] = []
-    module = encoder_module(nlp)
+    steps: List[Step] = []
+    module = hf_model(nlp)  # the first transformer component's HF torch module
     encoder = EncoderTimer(module) if module is not None else None
     started = time.perf_counter()
     with encoder if encoder is not None else nullcontext():
@@ -141,7 +193,7 @@ def time_steps(nlp: Any, texts: Sequence[str], batch_size: int) -> Dict[str, Any
     total = time.perf_counter() - started
     for step in steps:
         step["share"] = step["seconds"] / total if total else 0.0
-    positions: Dict[str, Any] = {}
+    positions: Union[EncoderPositions, Dict[str, Any]] = {}
     if encoder is not None:
         positions = {
             "seconds": encoder.seconds, "calls": encoder.calls, "rows": encoder.rows,
@@ -150,7 +202,7 @@ def time_steps(nlp: Any, texts: Sequence[str], batch_size: int) -> Dict[str, Any
     return {"seconds": total, "spacy_tokens": sum(len(doc) for doc in docs), "steps": steps, "encoder": positions}
 
 
-def pyinstrument_text(nlp: Any, texts: Sequence[str], batch_size: int, interval: float = 0.001) -> Optional[str]:
+def pyinstrument_text(nlp: Language, texts: Sequence[str], batch_size: int, interval: float = 0.001) -> Optional[str]:
     """pyinstrument's text call tree of one ``nlp.pipe`` pass, or None where it is not installed."""
     try:
         from pyinstrument import Profiler
@@ -166,17 +218,12 @@ def pyinstrument_text(nlp: Any, texts: Sequence[str], batch_size: int, interval:
 def profile_pipeline(
     pipeline_dir: Union[str, Path], data_path: Union[str, Path], max_words: int = 2000,
     batch_size: Optional[int] = None, with_pyinstrument: bool = True, chunk_size: Optional[int] = None,
-) -> Dict[str, Any]:
+) -> Profile:
     """Step timings (after one warm-up batch) of the pipeline on the first ``max_words`` gold words.
 
     chunk_size: run the transformer in length-sorted chunks of N windows, as the
     speed benchmark does (None: as the pipeline was saved).
     """
-    import spacy
-
-    from ..evaluation.metrics import require_inputs
-    from .speed import sorted_batches_override
-
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     overrides = sorted_batches_override(pipeline_dir, chunk_size) if chunk_size is not None else {}
     nlp = spacy.load(pipeline_dir, config=overrides)
@@ -196,44 +243,38 @@ def profile_pipeline(
         **timings,
         "pyinstrument": pyinstrument_text(nlp, texts, batch_size) if with_pyinstrument else None,
         "hardware": hardware_info(),
-        "definition": (
-            "one pass of the pipeline's steps over the texts, as nlp.pipe runs them, with a "
-            "time.perf_counter timer around each step; the encoder step is inside the transformer's "
-            "predict (its share is part of that step's); positions: the encoder's real wordpieces "
-            "(with special tokens) and the positions computed after padding each forward call's rows"
-        ),
+        "definition": DEFINITION,
     }
 
 
 def profile_markdown(result: Mapping[str, Any]) -> str:
     """The step table (and the encoder's positions) as Markdown."""
+    md = MarkdownRenderer()
     hardware = result["hardware"]
-    lines = [
-        f"Pipeline `{result['pipeline']}`, data `{result['data']}`: {result['docs']} docs, "
+    md.add(
+        f"Pipeline {md.code(result['pipeline'])}, data {md.code(result['data'])}: {result['docs']} docs, "
         f"{result['words']:,} words ({result['spacy_tokens']:,} spaCy tokens), batch {result['batch_size']}; "
         f"{hardware['cpu']}, {hardware['cores']} cores, torch {hardware['torch']} with "
         f"{hardware['torch_threads']} threads. One pass: {result['seconds']:.2f} s "
-        f"({result['words_per_second']:,.0f} words/s).",
-        "",
-        f"Transformer: {_describe(result.get('transformer') or {})}.",
-        "",
-        "| Step | s | share |",
-        "|---|---:|---:|",
+        f"({result['words_per_second']:,.0f} words/s)."
+    )
+    md.add(f"Transformer: {_describe(result.get('transformer') or {})}.")
+    rows = [
+        [f"— {step['step']} (part of {step['inside']})" if step.get("inside") else step["step"],
+         f"{step['seconds']:.3f}", f"{100 * step['share']:.1f}%"]
+        for step in result["steps"]
     ]
-    for step in result["steps"]:
-        label = f"— {step['step']} (part of {step['inside']})" if step.get("inside") else step["step"]
-        lines.append(f"| {label} | {step['seconds']:.3f} | {100 * step['share']:.1f}% |")
+    md.add(md.table(rows, ("Step", "s", "share"), ("l", "r", "r")))
     encoder = result.get("encoder")
     if encoder:
         padding = 1 - encoder["real_positions"] / encoder["padded_positions"] if encoder["padded_positions"] else 0.0
-        lines += [
-            "",
+        md.add(
             f"Encoder: {encoder['calls']} forward calls, {encoder['rows']} windows, "
             f"{encoder['real_positions']:,} real positions, {encoder['padded_positions']:,} computed "
-            f"({100 * padding:.1f}% padding).",
-        ]
-    lines += ["", f"Definition: {result['definition']}."]
-    return "\n".join(lines) + "\n"
+            f"({100 * padding:.1f}% padding)."
+        )
+    md.add(f"Definition: {result['definition']}.")
+    return md.text + "\n"
 
 
 def _describe(transformer: Mapping[str, Any]) -> str:

@@ -5,7 +5,12 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
+from ..bench.profiling import profile_markdown, profile_pipeline, write_profile
+from ..bench.render import markdown_table, write_outputs
+from ..bench.spec import BenchmarkSpec
+from ..bench.speed import run_benchmark
 from .app import app
+from .options import parse_pair
 
 
 @app.command("benchmark")
@@ -29,8 +34,6 @@ def benchmark_cmd(
     hf_recipe: Optional[Path] = typer.Option(None, "--hf-recipe", help="The HF recipe's JSON (train seconds and epochs)"),
 ) -> None:
     """Inference speed of the pipelines, HF's pipeline and the bare encoder on the same words."""
-    from ..bench.speed import BenchmarkSpec, markdown_table, parse_named_path, run_benchmark, write_outputs
-
     try:
         spec = BenchmarkSpec(
             data_path=str(data), tc_dir=str(tc) if tc else None, ner_dir=str(ner) if ner else None,
@@ -39,7 +42,7 @@ def benchmark_cmd(
             bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
         )
         result = run_benchmark(
-            spec, train_times=dict(parse_named_path(value) for value in train_time), hf_recipe=hf_recipe,
+            spec, train_times=dict(parse_pair(value, "--train-time") for value in train_time), hf_recipe=hf_recipe,
         )
     except (OSError, ValueError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
@@ -59,8 +62,6 @@ def profile_cmd(
     chunk_size: Optional[int] = typer.Option(None, help="Run the transformer in length-sorted chunks of N windows, as benchmark does (default: as saved; 0: padded)"),
 ) -> None:
     """Where inference time goes: a timer around each step nlp.pipe runs, and the encoder inside."""
-    from ..bench.profiling import profile_markdown, profile_pipeline, write_profile
-
     try:
         result = profile_pipeline(pipeline_dir, data_path, max_words=max_words, batch_size=batch_size,
                                   with_pyinstrument=pyinstrument, chunk_size=chunk_size)

@@ -1,10 +1,11 @@
-"""CLI commands for data and encoders: convert corpora to DocBin, check CoNLL-2003, put an encoder in place."""
+"""CLI commands for data and encoders: convert corpora to DocBin, check the assets, put an encoder in place."""
 from pathlib import Path
 from typing import Optional
 
 import typer
 from wasabi import msg
 
+from ..data.assets import check_assets
 from .app import app
 
 
@@ -22,7 +23,7 @@ def convert_cmd(
     lang: str = typer.Option("en", help="spaCy language code for the vocab"),
 ) -> None:
     """Convert a NER corpus to spaCy's binary format, one Doc per document."""
-    from ..data.corpus import CorpusFormatError, convert
+    from ..data import CorpusFormatError, convert
 
     if n_sents is None:
         n_sents = 10 if fmt == "gmb" else 0
@@ -59,16 +60,12 @@ def encoder_cmd(
 
 @app.command("data")
 def data_cmd(
-    directory: Path = typer.Argument(..., help="Folder for train/dev/test.txt (a local mirror is used as is)"),
-    download: bool = typer.Option(True, help="Download missing files from the public source"),
+    project_dir: Path = typer.Argument(Path("."), help="Project folder whose project.yml lists the assets"),
 ) -> None:
-    """Check (or fetch) CoNLL-2003 in DIRECTORY against the published checksums."""
-    from ..data.datasets import ensure_conll2003
-
-    try:
-        warnings = ensure_conll2003(directory, download=download)
-    except (OSError, ValueError) as err:
-        msg.fail(f"CoNLL-2003 not available in {directory}: {err}", exits=1)
-    for warning in warnings:
-        msg.warn(warning)
-    msg.good(f"CoNLL-2003 train/dev/test in {directory}")
+    """Stop unless every asset of project.yml is in place with its checksum (after `spacy project assets`)."""
+    problems = check_assets(project_dir)
+    for problem in problems:
+        msg.fail(f"{problem.dest}: {problem.problem}")
+    if problems:
+        raise typer.Exit(1)
+    msg.good(f"Every asset of {project_dir / 'project.yml'} matches its checksum")

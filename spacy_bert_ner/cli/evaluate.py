@@ -1,6 +1,7 @@
 """CLI commands: scoring: evaluate one pipeline, choose windows, compare heads, summarize seeds."""
+import math
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 from wasabi import msg
@@ -23,7 +24,7 @@ def evaluate_cmd(
     encoder: Optional[str] = typer.Option(None, help="Encoder name to report (default: from the pipeline config)"),
 ) -> None:
     """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
-    from ..evaluation.metrics import evaluate_pipeline
+    from ..evaluation.pipeline_eval import evaluate_pipeline
     from ..evaluation.report import write_evaluation
 
     try:
@@ -39,7 +40,7 @@ def evaluate_cmd(
     msg.good(f"{name} on {split}: F1 {100 * head['f1']:.2f}{ci_text}, P {100 * head['precision']:.2f}, R {100 * head['recall']:.2f}")
     msg.text(
         f"seqeval default {100 * metrics['seqeval']['default']['f1']:.2f}, strict IOB2 "
-        f"{100 * metrics['seqeval']['strict']['f1']:.2f}; {metrics['speed']['words_per_second']:,.0f} words/s; "
+        f"{100 * metrics['seqeval']['strict']['f1']:.2f}; {metrics['speed']['words_per_second']:,.0f} words/s (this evaluation pass); "
         f"wrote {', '.join(p.name for p in paths.values())} to {output_dir}"
     )
 
@@ -75,12 +76,13 @@ def compare_cmd(
     seed: int = typer.Option(0, help="Bootstrap random seed"),
     train_seconds: List[str] = typer.Option([], help="NAME=SECONDS training time, overriding train_time.json"),
 ) -> None:
-    """Head-to-head report: F1 with CIs, paired bootstrap, per type, speed, size, verdict."""
-    from ..evaluation.report import build_comparison, load_reports, parse_seconds_option, parse_system_option, write_comparison
+    """Head-to-head report: F1 with CIs, paired bootstrap, per type, size, training time, verdict."""
+    from ..evaluation.comparison import build_comparison, load_reports
+    from ..evaluation.report import write_comparison
 
     try:
-        systems = dict(parse_system_option(value) for value in system)
-        seconds = dict(parse_seconds_option(value) for value in train_seconds)
+        systems = dict(system_dirs(value, "--system") for value in system)
+        seconds = dict(train_seconds_pair(value) for value in train_seconds)
         comparison = build_comparison(
             load_reports(systems, headline_split=split), headline_split=split,
             n_resamples=n_resamples, seed=seed, train_seconds=seconds,
@@ -98,14 +100,15 @@ def compare_cmd(
 def summary_cmd(
     output_dir: Path = typer.Argument(..., help="Folder for summary.json and summary.md (e.g. reports/conll2003)"),
     head: List[str] = typer.Option(..., help="NAME=DIR holding {test,dev}_metrics.json; NAME=DIR1,DIR2,... for several seeds (mean ± std). Repeat per head"),
-    hf_recipe: Optional[Path] = typer.Option(None, help="The HF Trainer recipe's JSON (scripts/hf_trainer_recipe.py)"),
+    hf_recipe: Optional[Path] = typer.Option(None, help="The HF Trainer recipe's JSON (the hf-recipe command)"),
     command: List[str] = typer.Option([], help="NAME=COMMAND that reproduces a number. Repeat"),
 ) -> None:
     """Collect a run's headline numbers into summary.json (+ the README table as summary.md)."""
-    from ..evaluation.summary import build_summary, write_summary
+    from ..evaluation.report import write_summary
+    from ..evaluation.summary import build_summary
 
     try:
-        heads = {name: dirs.split(",") for name, dirs in (parse_pair(value, "--head") for value in head)}
+        heads = dict(system_dirs(value, "--head") for value in head)
         commands = dict(parse_pair(value, "--command") for value in command)
         summary = build_summary(heads, hf_recipe, commands)
     except (OSError, ValueError, KeyError) as err:
@@ -114,3 +117,24 @@ def summary_cmd(
     msg.good(f"Wrote {paths['json']} and {paths['md']}")
     typer.echo(paths["md"].read_text(encoding="utf8"))
 
+
+
+def system_dirs(value: str, option: str) -> Tuple[str, List[Path]]:
+    """``"ner=dirA,dirB"`` -> ``("ner", [Path("dirA"), Path("dirB")])``: one metrics folder per seed."""
+    name, text = parse_pair(value, option)
+    dirs = [Path(part.strip()) for part in text.split(",") if part.strip()]
+    if not dirs:
+        raise ValueError(f"{option} expects NAME=DIR[,DIR...], got {value!r}")
+    return name, dirs
+
+
+def train_seconds_pair(value: str) -> Tuple[str, float]:
+    """``"ner=1234.5"`` -> ``("ner", 1234.5)``; seconds must be a finite number >= 0."""
+    name, text = parse_pair(value, "--train-seconds")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"--train-seconds expects NAME=SECONDS with SECONDS >= 0 (e.g. ner=1234.5), got {value!r}")
+    return name, seconds

@@ -1,10 +1,16 @@
-"""CLI commands: HuggingFace and ONNX interop."""
+"""CLI commands: HuggingFace and ONNX interop, and the HF Trainer recipe (the peer baseline)."""
+import shlex
+import sys
 from pathlib import Path
 
 import typer
 from wasabi import msg
 
+from ..hf.recipe import RecipeConfig
+from ..hf.records import RecipeResult
 from .app import app
+
+RECIPE_DEFAULTS = RecipeConfig()
 
 
 @app.command("import-hf")
@@ -17,7 +23,8 @@ def import_hf_cmd(
     decoding: str = typer.Option("repair", help="repair (argmax + BIO repair, what HF's pipeline does) or viterbi"),
 ) -> None:
     """Turn a HuggingFace token-classification checkpoint into a spaCy pipeline."""
-    from ..hf.interop import InteropError, import_hf
+    from ..hf.hf_to_spacy import import_hf
+    from ..hf.interop import InteropError
 
     try:
         summary = import_hf(hf_dir, output_dir, lang=lang, window=window, stride=stride, decoding=decoding)
@@ -37,7 +44,8 @@ def export_hf_cmd(
     component: str = typer.Option("token_classifier", help="Name of the head component"),
 ) -> None:
     """Write a token_classifier pipeline as an HF AutoModelForTokenClassification folder."""
-    from ..hf.interop import InteropError, export_hf
+    from ..hf.interop import InteropError
+    from ..hf.spacy_to_hf import export_hf
 
     try:
         summary = export_hf(pipeline_dir, output_dir, component=component)
@@ -68,4 +76,74 @@ def export_onnx_cmd(
     msg.text(
         f"inputs: {', '.join(summary['inputs'])}; output: logits over {len(summary['labels'])} labels; "
         f"ONNX Runtime vs PyTorch max |diff| {summary['max_abs_diff']:.2e} (<= {summary['atol']:g})"
+    )
+
+
+@app.command("hf-recipe")
+def hf_recipe_cmd(
+    encoder: str = typer.Argument(..., help="Local HF model folder, or an offline alias such as all-MiniLM-L6-v2"),
+    conll_dir: Path = typer.Argument(..., help="Folder holding CoNLL-2003 train.txt, dev.txt and test.txt"),
+    output_json: Path = typer.Argument(..., help="Where to write the metrics JSON"),
+    epochs: float = typer.Option(RECIPE_DEFAULTS.epochs, help="Training epochs"),
+    learning_rate: float = typer.Option(RECIPE_DEFAULTS.learning_rate, help="Peak AdamW learning rate"),
+    warmup_ratio: float = typer.Option(RECIPE_DEFAULTS.warmup_ratio, help="Linear warmup, fraction of all steps"),
+    batch_size: int = typer.Option(RECIPE_DEFAULTS.batch_size, help="Sentences per batch (train and eval)"),
+    weight_decay: float = typer.Option(RECIPE_DEFAULTS.weight_decay, help="AdamW weight decay"),
+    seed: int = typer.Option(RECIPE_DEFAULTS.seed, help="Seed for the head's init and data order"),
+    max_length: int = typer.Option(RECIPE_DEFAULTS.max_length, help="Truncate sentences at this many pieces"),
+    max_train_sentences: int = typer.Option(0, help="Train on the first N sentences only (0: all)"),
+    max_eval_sentences: int = typer.Option(0, help="Evaluate on the first N dev/test sentences only (0: all)"),
+    logging_steps: int = typer.Option(RECIPE_DEFAULTS.logging_steps, help="Print the loss every N steps"),
+    device: str = typer.Option("auto", help="auto (GPU if available), cpu or cuda"),
+    no_dev: bool = typer.Option(False, "--no-dev", help="Skip the dev evaluation"),
+) -> None:
+    """Train and evaluate the HF Trainer recipe on CoNLL-2003 (sentence level, first-subword labels)."""
+    from ..hf.recipe import resolve_encoder_dir, run_recipe
+
+    try:
+        encoder_dir = resolve_encoder_dir(encoder)
+        config = RecipeConfig(
+            learning_rate=learning_rate, warmup_ratio=warmup_ratio, batch_size=batch_size,
+            weight_decay=weight_decay, epochs=epochs, seed=seed, max_length=max_length,
+            max_train_sentences=max_train_sentences, max_eval_sentences=max_eval_sentences,
+            logging_steps=logging_steps,
+        )
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    splits = {name: conll_dir / f"{name}.txt" for name in ("train", "dev", "test")}
+    missing = [str(path) for name, path in splits.items() if not path.exists() and not (name == "dev" and no_dev)]
+    if missing:
+        msg.fail(f"missing CoNLL file(s): {', '.join(missing)}", exits=1)
+    msg.info(f"HF Trainer recipe: encoder {encoder_dir}, data {conll_dir}")
+    try:
+        result = run_recipe(
+            encoder_dir, splits["train"], None if no_dev else splits["dev"], splits["test"], output_json,
+            config=config, device=device,
+            command=shlex.join([sys.executable, "-m", "spacy_bert_ner", *sys.argv[1:]]),
+        )
+    except (OSError, ValueError) as err:  # bad data lines, no GPU, a folder without safetensors
+        msg.fail(str(err), exits=1)
+    msg.good(f"Wrote {output_json}")
+    _print_recipe_scores(result)
+
+
+def _print_recipe_scores(result: RecipeResult) -> None:
+    rows = []
+    for split, scores in (("dev", result["dev"]), ("test", result["test"])):
+        if scores is None:
+            continue
+        default, strict = scores["default"], scores["strict"]
+        rows.append((
+            split, f"{default['precision']:.4f}", f"{default['recall']:.4f}", f"{default['f1']:.4f}",
+            f"{strict['f1']:.4f}", f"{scores['token_accuracy']:.4f}", f"{scores['words_per_second']:,.0f}",
+        ))
+    msg.table(
+        rows,
+        header=("split", "P", "R", "F1 (default)", "F1 (strict IOB2)", "token acc", "words/s"),
+        divider=True,
+    )
+    hardware = result["hardware"]
+    msg.text(
+        f"train {result['train_seconds']:,.0f} s for {result['config']['epochs']:g} epoch(s) on "
+        f"{hardware['gpu'] or hardware['cpu']} ({hardware['torch_threads']} torch threads)"
     )

@@ -22,7 +22,7 @@ def train_cmd(
     from ..bench.train_time import train_timed
 
     record = train_timed(config_path, output_path, parse_config_overrides(ctx.args), gpu_id=gpu_id)
-    per_epoch = record["seconds_per_epoch"]
-    epoch_text = f", {per_epoch:,.0f} s per epoch over {record['epochs']:.2f} epochs" if per_epoch else ""
-    msg.good(f"Trained in {record['seconds']:,.0f} s{epoch_text}; wrote {output_path / 'train_time.json'}")
+    per_epoch = record.seconds_per_epoch
+    epoch_text = f", {per_epoch:,.0f} s per epoch over {record.epochs:.2f} epochs" if per_epoch else ""
+    msg.good(f"Trained in {record.seconds:,.0f} s{epoch_text}; wrote {output_path / 'train_time.json'}")
 

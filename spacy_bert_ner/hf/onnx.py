@@ -1,7 +1,7 @@
 """ONNX export of a token_classifier pipeline (or an HF folder), checked with ONNX Runtime.
 
 The graph is HF's ``AutoModelForTokenClassification`` built by
-:func:`spacy_bert_ner.interop.spacy_to_hf`: inputs are the tokenizer's
+:func:`spacy_bert_ner.hf.spacy_to_hf.spacy_to_hf`: inputs are the tokenizer's
 (``input_ids``, ``attention_mask`` and, where the model uses them,
 ``token_type_ids``), int64, shape [batch, sequence] with both axes dynamic;
 the output is ``logits`` [batch, sequence, num_labels]. ``id2label`` is stored
@@ -14,11 +14,15 @@ exporter (``dynamo=False``), which needs no ``onnxscript``. Models over 2 GB
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
+import spacy
 
-PathLike = Union[str, Path]
+from .interop import InteropError, PathLike, load_hf_token_classifier
+from .records import OnnxSummary
+from .spacy_to_hf import spacy_to_hf
+
 DEFAULT_OPSET = 17
 MIN_OPSET = 14
 DEFAULT_ATOL = 1e-4
@@ -47,14 +51,10 @@ def _logits_only(model, input_names: Sequence[str]):
     return LogitsOnly().eval()
 
 
-def load_for_export(source: PathLike, component: str = "token_classifier"):
+def load_for_export(source: PathLike, component: str = "token_classifier") -> Tuple[Any, Any]:
     """``(model, tokenizer)`` from a spaCy pipeline folder (config.cfg) or an HF folder (config.json)."""
-    from .interop import InteropError, load_hf_token_classifier, spacy_to_hf
-
     source = Path(source)
     if (source / "config.cfg").is_file():
-        import spacy
-
         return spacy_to_hf(spacy.load(source), component)
     if (source / "config.json").is_file():
         return load_hf_token_classifier(source)
@@ -86,7 +86,7 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     atol: float = DEFAULT_ATOL,
     check_texts: Optional[Sequence[str]] = None,
-) -> Dict[str, Any]:
+) -> OnnxSummary:
     """Export ``source`` to ``output_path`` and check ONNX Runtime against PyTorch.
 
     Raises ``ValueError`` when the largest logit difference on ``check_texts``
@@ -145,15 +145,15 @@ def export_onnx(
             f"ONNX Runtime logits differ from PyTorch by {diff:.3g} (expected <= {atol:g}); "
             f"removed {output_path}"
         )
-    return {
-        "output": str(output_path),
-        "inputs": names,
-        "labels": [id2label[i] for i in sorted(id2label)],
-        "opset": opset,
-        "max_abs_diff": diff,
-        "atol": atol,
-        "check_texts": len(texts),
-    }
+    return OnnxSummary(
+        output=str(output_path),
+        inputs=names,
+        labels=[id2label[i] for i in sorted(id2label)],
+        opset=opset,
+        max_abs_diff=diff,
+        atol=atol,
+        check_texts=len(texts),
+    )
 
 
 def max_logit_difference(onnx_path: PathLike, model, tokenizer, texts: Sequence[str]) -> float:

@@ -3,50 +3,62 @@
 This is the recipe of the source write-ups (HF course chapter 7, ``run_ner.py``),
 kept as they run it so its figures are a fair baseline:
 
-* one example per sentence, no document context;
-* ``AutoModelForTokenClassification`` on any local encoder folder;
-* IOB2 label on each word's FIRST subword, -100 on continuation pieces and
-  special tokens (``word_ids()``), ``truncation=True`` at the model maximum;
+* one example per sentence, first-subword labels (:mod:`.recipe_data`);
+* ``AutoModelForTokenClassification`` on any local encoder folder, loaded
+  through :mod:`.loader` (safetensors weights, fast tokenizer, prefix space
+  for byte-level BPE);
 * ``DataCollatorForTokenClassification`` (dynamic padding), the ``Trainer``
   with AdamW, lr 5e-5, linear schedule with 10% warmup, batch 16,
   weight decay 0.01, 3 epochs, seed 42.
 
 Evaluation is word-level: the argmax at each word's first subword, no BIO
-repair, scored by :func:`~spacy_bert_ner.evaluation.seqeval_report` in both
-seqeval default mode (conlleval-compatible, the headline) and strict IOB2.
+repair, scored by :func:`~spacy_bert_ner.evaluation.metrics.seqeval_report` in
+both seqeval default mode (conlleval-compatible, the headline) and strict IOB2.
 A word with no subword in the input (dropped by the tokenizer, or cut by the
 length limit) is predicted ``O`` and counted, never skipped.
 
-:func:`run_recipe` writes one JSON with the scores, timings, hardware,
-versions, hyperparameters and the data files' sha256.
+:func:`run_recipe` writes one JSON (:class:`~.records.RecipeResult`) with the
+scores, timings, hardware, versions, hyperparameters and the data files' sha256.
+``python -m spacy_bert_ner hf-recipe`` runs it from the command line.
 """
 import os
-import platform
 import shlex
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import numpy
 
-from ..alignment import NO_PIECE, hf_first_subword_labels, hf_first_subword_positions
-from ..bench.env import cpu_model, package_versions, usable_cores
-from ..files import write_json_atomic
-from ..data.datasets import sha256_of
-from ..evaluation.metrics import doc_to_iob2, seqeval_report
-from ..tags import OUTSIDE, bio_repair, make_iob2_labels, split_tag
-
-PathLike = Union[str, Path]
-Sentences = List[List[str]]
+from ..alignment import NO_PIECE
+from ..bench.env import hardware_info, package_versions, usable_cores
+from ..encoders.prepare import OFFLINE_PACKAGES, packaged_encoder_dir
+from ..evaluation.metrics import seqeval_report
+from ..files import sha256_of, write_json_atomic
+from ..tags import OUTSIDE, make_iob2_labels
+from .loader import load_token_classifier
+from .recipe_data import (
+    EncodedSplit,
+    PathLike,
+    Sentences,
+    encode_sentences,
+    entity_types,
+    read_conll_sentences,
+)
+from .records import (
+    DataRecord,
+    EncoderRecord,
+    RecipeHardware,
+    RecipeResult,
+    SplitScores,
+    TrainerSettings,
+)
 
 SYSTEM = "hf_trainer_recipe"
-IGNORE_INDEX = -100  # HF's label for pieces the loss must not see
-# Byte-level BPE tokenizers need a prefix space for pre-split words (run_ner.py does the same).
-ADD_PREFIX_SPACE_TYPES = frozenset({"bloom", "gpt2", "roberta", "longformer", "bart"})
 DEVICES = ("auto", "cpu", "cuda")
+VERSIONED_PACKAGES = ("torch", "transformers", "accelerate", "seqeval", "spacy", "spacy_bert_ner")
 
 
 @dataclass(frozen=True)
@@ -87,114 +99,34 @@ class RecipeConfig:
                 raise ValueError(f"RecipeConfig.{name}: expected {expected}, got {getattr(self, name)!r}")
 
 
-# ---------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------
-def read_conll_sentences(path: PathLike) -> Tuple[Sentences, Sentences]:
-    """Words and IOB2 tags per sentence of a CoNLL-2003 file, in file order.
+class _Split(NamedTuple):
+    """A CoNLL file read and cut to the sentences used."""
 
-    Reads with :func:`spacy_bert_ner.corpus.read_conll` (``-DOCSTART-`` lines
-    are document boundaries, IOB1 files come back as IOB2) and splits each Doc
-    at its sentence starts. Empty sentences do not occur.
-    """
-    from spacy.vocab import Vocab
+    path: Path
+    words: Sentences
+    tags: Sentences
+    n_total: int
 
-    from ..data.corpus import read_conll
-
-    words: Sentences = []
-    tags: Sentences = []
-    for doc in read_conll(path, Vocab()):
-        doc_tags = doc_to_iob2(doc)
-        for sent in doc.sents:
-            if len(sent) == 0:
-                continue
-            words.append([token.text for token in sent])
-            # read_conll never lets an entity cross a sentence; bio_repair is then a no-op.
-            tags.append(bio_repair(doc_tags[sent.start : sent.end]))
-    return words, tags
-
-
-def entity_types(tag_sequences: Sequence[Sequence[str]]) -> List[str]:
-    """Sorted entity types found in IOB2 sequences."""
-    return sorted({split_tag(tag)[1] for seq in tag_sequences for tag in seq} - {""})
-
-
-def align_labels(word_ids: Sequence[Optional[int]], word_labels: Sequence[int]) -> List[int]:
-    """HF's label alignment: each word's first subword gets its label, the rest -100.
-
-    word_ids: ``BatchEncoding.word_ids(i)`` (None for special tokens).
-    word_labels: label id per word.
-    """
-    return hf_first_subword_labels(word_ids, word_labels, ignore=IGNORE_INDEX)
-
-
-@dataclass
-class EncodedSplit:
-    """A tokenized split: Trainer features plus where each word's first piece sits."""
-
-    features: List[Dict[str, List[int]]]
-    first_positions: List[numpy.ndarray]  # per sentence: int[n_words], NO_PIECE (-1) if none
-    n_words: int
-    n_words_without_piece: int  # dropped by the tokenizer or cut by max_length
-
-
-def encode_sentences(
-    tokenizer: Any,
-    words: Sentences,
-    tags: Optional[Sentences],
-    label2id: Dict[str, int],
-    *,
-    max_length: int,
-) -> EncodedSplit:
-    """Tokenize pre-split sentences and align labels to first subwords.
-
-    tags: gold IOB2 per sentence; a tag not in ``label2id`` (a type unseen in
-        training) raises. None: features carry no ``labels``.
-    """
-    if not words:
-        return EncodedSplit([], [], 0, 0)
-    encoding = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
-    features: List[Dict[str, List[int]]] = []
-    positions: List[numpy.ndarray] = []
-    n_missing = 0
-    for i, sentence in enumerate(words):
-        word_ids = encoding.word_ids(i)
-        feature = {key: list(values[i]) for key, values in encoding.items()}
-        if tags is not None:
-            feature["labels"] = align_labels(word_ids, _label_ids(tags[i], label2id, i))
-        first = hf_first_subword_positions(word_ids, len(sentence))
-        n_missing += int((first == NO_PIECE).sum())
-        features.append(feature)
-        positions.append(first)
-    n_words = sum(len(sentence) for sentence in words)
-    return EncodedSplit(features, positions, n_words, n_missing)
-
-
-def _label_ids(tags: Sequence[str], label2id: Dict[str, int], index: int) -> List[int]:
-    try:
-        return [label2id[tag] for tag in tags]
-    except KeyError as err:
-        raise ValueError(
-            f"sentence {index}: tag {err.args[0]!r} is not among the training labels "
-            f"{sorted(label2id)}"
-        ) from None
-
-
-def _check_fast_tokenizer(tokenizer: Any, encoder_dir: Path) -> None:
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(
-            f"{encoder_dir}: the recipe needs a fast tokenizer (word_ids()), got "
-            f"{type(tokenizer).__name__}; add a tokenizer.json to the folder"
+    def record(self) -> DataRecord:
+        return DataRecord(
+            path=str(self.path), sha256=sha256_of(self.path), n_sentences_total=self.n_total,
+            n_sentences_used=len(self.words), n_words_used=sum(len(sentence) for sentence in self.words),
         )
 
 
+def _read_split(path: PathLike, limit: int) -> _Split:
+    words, tags = read_conll_sentences(path)
+    n_total = len(words)
+    if limit:
+        words, tags = words[:limit], tags[:limit]
+    return _Split(Path(path), words, tags, n_total)
+
+
 # ---------------------------------------------------------------------------
-# Encoder, hardware, versions
+# Encoder and device
 # ---------------------------------------------------------------------------
 def resolve_encoder_dir(name: PathLike) -> Path:
     """A local HF model folder, or an offline package alias such as ``all-MiniLM-L6-v2``."""
-    from ..encoders.prepare import OFFLINE_PACKAGES, packaged_encoder_dir
-
     path = Path(name)
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -222,22 +154,9 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def hardware_info(device: str) -> Dict[str, Any]:
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
-    return {
-        "device": device,
-        "cpu_model": cpu_model(),
-        "cpu_cores": usable_cores(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": gpu,
-        "platform": platform.platform(),
-    }
-
-
-def _versions() -> Dict[str, Optional[str]]:
-    return package_versions(("torch", "transformers", "accelerate", "seqeval", "spacy", "spacy_bert_ner"))
+def recipe_hardware(device: str) -> RecipeHardware:
+    """The machine as every report records it, plus ``device`` (the Trainer uses GPU 0)."""
+    return RecipeHardware(device=device, **hardware_info(0 if device == "cuda" else -1))
 
 
 # ---------------------------------------------------------------------------
@@ -273,6 +192,21 @@ def _training_arguments(config: RecipeConfig, output_dir: str, device: str) -> A
     )
 
 
+def _trainer_settings(trainer: Any) -> TrainerSettings:
+    args, max_steps = trainer.args, trainer.state.max_steps
+    return TrainerSettings(
+        optimizer=str(args.optim.value if hasattr(args.optim, "value") else args.optim),
+        adam_beta1=args.adam_beta1,
+        adam_beta2=args.adam_beta2,
+        adam_epsilon=args.adam_epsilon,
+        max_grad_norm=args.max_grad_norm,
+        lr_scheduler="linear",
+        eval_batch_size=args.per_device_eval_batch_size,
+        total_steps=max_steps,
+        warmup_steps=args.get_warmup_steps(max_steps),
+    )
+
+
 def predict_tags(
     trainer: Any, split: EncodedSplit, id2label: Dict[int, str]
 ) -> Tuple[Sentences, float]:
@@ -292,35 +226,21 @@ def predict_tags(
 
 def evaluate_split(
     trainer: Any, split: EncodedSplit, gold: Sentences, id2label: Dict[int, str]
-) -> Dict[str, Any]:
+) -> SplitScores:
     """Scores (default and strict seqeval), token accuracy, timing of one split."""
     predictions, seconds = predict_tags(trainer, split, id2label)
     default = seqeval_report(gold, predictions, mode="default")
     strict = seqeval_report(gold, predictions, mode="strict")
-    return {
-        "default": default,
-        "strict": strict,
-        "token_accuracy": default["token_accuracy"],
-        "eval_seconds": seconds,
-        "words_per_second": split.n_words / seconds if seconds > 0 else 0.0,
-        "n_sentences": len(gold),
-        "n_words": split.n_words,
-        "n_words_without_piece": split.n_words_without_piece,
-    }
-
-
-def _slice(words: Sentences, tags: Sentences, limit: int) -> Tuple[Sentences, Sentences]:
-    return (words[:limit], tags[:limit]) if limit else (words, tags)
-
-
-def _data_entry(path: Path, words: Sentences, n_total: int) -> Dict[str, Any]:
-    return {
-        "path": str(path),
-        "sha256": sha256_of(path),
-        "n_sentences_total": n_total,
-        "n_sentences_used": len(words),
-        "n_words_used": sum(len(sentence) for sentence in words),
-    }
+    return SplitScores(
+        default=default,
+        strict=strict,
+        token_accuracy=default["token_accuracy"],
+        eval_seconds=seconds,
+        words_per_second=split.n_words / seconds if seconds > 0 else 0.0,
+        n_sentences=len(gold),
+        n_words=split.n_words,
+        n_words_without_piece=split.n_words_without_piece,
+    )
 
 
 def run_recipe(
@@ -333,7 +253,7 @@ def run_recipe(
     config: RecipeConfig = RecipeConfig(),
     device: str = "auto",
     command: Optional[str] = None,
-) -> Dict[str, Any]:
+) -> RecipeResult:
     """Train the HF Trainer recipe on ``train_path``, evaluate on dev and test, write JSON.
 
     encoder_dir: a local HF model folder (or an offline alias, see
@@ -341,53 +261,34 @@ def run_recipe(
     dev_path: None skips the dev evaluation.
     device: ``auto`` (GPU if torch sees one), ``cpu`` or ``cuda``.
     command: the command line to record (default: this process's argv).
-    Returns the dict written to ``output_json`` (atomically).
+    Returns the record written to ``output_json`` (atomically).
     """
     import torch
     import transformers
-    from transformers import (
-        AutoConfig,
-        AutoModelForTokenClassification,
-        AutoTokenizer,
-        DataCollatorForTokenClassification,
-        Trainer,
-    )
+    from transformers import DataCollatorForTokenClassification, Trainer
 
     device = _resolve_device(device)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or usable_cores()))  # as torch does
     encoder_path = resolve_encoder_dir(encoder_dir)
-    paths = {"train": Path(train_path), "dev": Path(dev_path) if dev_path else None, "test": Path(test_path)}
+    train = _read_split(train_path, config.max_train_sentences)
+    test = _read_split(test_path, config.max_eval_sentences)
+    dev = _read_split(dev_path, config.max_eval_sentences) if dev_path else None
 
-    train_all = read_conll_sentences(paths["train"])
-    test_all = read_conll_sentences(paths["test"])
-    dev_all = read_conll_sentences(paths["dev"]) if paths["dev"] else ([], [])
-    train_words, train_tags = _slice(*train_all, config.max_train_sentences)
-    dev_words, dev_tags = _slice(*dev_all, config.max_eval_sentences)
-    test_words, test_tags = _slice(*test_all, config.max_eval_sentences)
-
-    labels = make_iob2_labels(entity_types(train_tags))
+    labels = make_iob2_labels(entity_types(train.tags))
     label2id = {label: i for i, label in enumerate(labels)}
     id2label = dict(enumerate(labels))
-
-    model_config = AutoConfig.from_pretrained(str(encoder_path))
-    tokenizer_options = {"add_prefix_space": True} if model_config.model_type in ADD_PREFIX_SPACE_TYPES else {}
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_path), use_fast=True, **tokenizer_options)
-    _check_fast_tokenizer(tokenizer, encoder_path)
-    max_length = min(config.max_length, getattr(model_config, "max_position_embeddings", config.max_length))
-    encoded_train = encode_sentences(tokenizer, train_words, train_tags, label2id, max_length=max_length)
-    # Gold dev/test tags are scored as strings; a type unseen in training is simply never predicted.
-    encoded_dev = encode_sentences(tokenizer, dev_words, None, label2id, max_length=max_length)
-    encoded_test = encode_sentences(tokenizer, test_words, None, label2id, max_length=max_length)
-
     transformers.set_seed(config.seed)  # before the head is initialized, as run_ner.py
-    model = AutoModelForTokenClassification.from_pretrained(
-        str(encoder_path), num_labels=len(labels), id2label=id2label, label2id=label2id
-    )
+    model, tokenizer = load_token_classifier(encoder_path, labels)
+    max_length = min(config.max_length, getattr(model.config, "max_position_embeddings", config.max_length))
+    encoded_train = encode_sentences(tokenizer, train.words, train.tags, label2id, max_length=max_length)
+    # Gold dev/test tags are scored as strings; a type unseen in training is simply never predicted.
+    encoded_test = encode_sentences(tokenizer, test.words, None, label2id, max_length=max_length)
+    encoded_dev = encode_sentences(tokenizer, dev.words, None, label2id, max_length=max_length) if dev else None
+
     with tempfile.TemporaryDirectory(prefix="hf_recipe_") as scratch:
-        args = _training_arguments(config, scratch, device)
         trainer = Trainer(
             model=model,
-            args=args,
+            args=_training_arguments(config, scratch, device),
             train_dataset=encoded_train.features,
             data_collator=DataCollatorForTokenClassification(tokenizer),
             processing_class=tokenizer,
@@ -397,55 +298,37 @@ def run_recipe(
         train_output = trainer.train()
         train_seconds = time.perf_counter() - start
         model.eval()
-        test_scores = evaluate_split(trainer, encoded_test, test_tags, id2label)
-        dev_scores = evaluate_split(trainer, encoded_dev, dev_tags, id2label) if dev_words else None
-        max_steps = trainer.state.max_steps
-        recorded_args = {
-            "optimizer": str(args.optim.value if hasattr(args.optim, "value") else args.optim),
-            "adam_beta1": args.adam_beta1,
-            "adam_beta2": args.adam_beta2,
-            "adam_epsilon": args.adam_epsilon,
-            "max_grad_norm": args.max_grad_norm,
-            "lr_scheduler": "linear",
-            "eval_batch_size": args.per_device_eval_batch_size,
-            "total_steps": max_steps,
-            "warmup_steps": args.get_warmup_steps(max_steps),
-        }
+        test_scores = evaluate_split(trainer, encoded_test, test.tags, id2label)
+        dev_scores = evaluate_split(trainer, encoded_dev, dev.tags, id2label) if dev and dev.words else None
+        settings = _trainer_settings(trainer)
 
-    data = {
-        "train": _data_entry(paths["train"], train_words, len(train_all[0])),
-        "test": _data_entry(paths["test"], test_words, len(test_all[0])),
-    }
-    if paths["dev"]:
-        data["dev"] = _data_entry(paths["dev"], dev_words, len(dev_all[0]))
-    result: Dict[str, Any] = {
-        "system": SYSTEM,
-        "encoder": {
-            "name": str(encoder_dir),
-            "path": str(encoder_path),
-            "model_type": model_config.model_type,
-            "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        },
-        "hardware": hardware_info(device),
-        "versions": _versions(),
-        "config": {
+    data = {"train": train.record(), "test": test.record(), **({"dev": dev.record()} if dev else {})}
+    result = RecipeResult(
+        system=SYSTEM,
+        encoder=EncoderRecord(
+            name=str(encoder_dir), path=str(encoder_path), model_type=model.config.model_type,
+            n_parameters=int(sum(p.numel() for p in model.parameters())),
+        ),
+        hardware=recipe_hardware(device),
+        versions=package_versions(VERSIONED_PACKAGES),
+        config={
             **asdict(config),
-            **recorded_args,
+            **settings,
             "effective_max_length": max_length,
             "labels": labels,
             "label_alignment": "first subword; -100 on other pieces and special tokens",
             "input_unit": "sentence",
         },
-        "train_seconds": train_seconds,
-        "train_loss": float(train_output.training_loss),
-        "train_words_without_piece": encoded_train.n_words_without_piece,
-        "test": test_scores,
-        "dev": dev_scores,
-        "test_f1": test_scores["default"]["f1"],
-        "test_f1_strict": test_scores["strict"]["f1"],
-        "dev_f1": dev_scores["default"]["f1"] if dev_scores else None,
-        "data": data,
-        "command": command if command is not None else shlex.join([sys.executable] + sys.argv),
-    }
+        train_seconds=train_seconds,
+        train_loss=float(train_output.training_loss),
+        train_words_without_piece=encoded_train.n_words_without_piece,
+        test=test_scores,
+        dev=dev_scores,
+        test_f1=test_scores["default"]["f1"],
+        test_f1_strict=test_scores["strict"]["f1"],
+        dev_f1=dev_scores["default"]["f1"] if dev_scores else None,
+        data=data,
+        command=command if command is not None else shlex.join([sys.executable] + sys.argv),
+    )
     write_json_atomic(output_json, result)
     return result

@@ -1,0 +1,106 @@
+"""The GMB reader: Kaggle's ``ner_dataset.csv`` extract (``Sentence #,Word,POS,Tag``).
+
+Kept because spaCy's converters read CoNLL, IOB and JSON text, not this CSV:
+one token per row, a ``Sentence: N`` marker on a sentence's first row (or on
+every row in forward-filled copies), words that may hold commas and quotes,
+and a latin-1 original. Every bad row is a :class:`CorpusFormatError` naming
+``path:line``.
+"""
+import csv
+import io
+from typing import Any, List, Optional, Sequence, Set, Tuple
+
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from .errors import CorpusFormatError, PathLike
+from .iob import TagScheme, check_scheme, resolve_scheme, tag_problem
+from .sentences import Sentence, check_n_sents, groups, make_doc
+from .text import LineGetter, line_at, read_text
+
+GMB_HEADER = ["Sentence #", "Word", "POS", "Tag"]
+
+
+def read_gmb(path: PathLike, vocab: Vocab, *, encoding: Optional[str] = None, n_sents: int = 10) -> List[Doc]:
+    """Read the GMB extract in Kaggle's ``ner_dataset.csv`` layout (``Sentence #,Word,POS,Tag``).
+
+    ``encoding=None`` tries UTF-8 and falls back to latin-1 (the full original
+    file is latin-1). Groups ``n_sents`` sentences per Doc (the corpus has no
+    document boundaries); ``n_sents == 0`` gives one Doc per sentence.
+    """
+    docs, _ = read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents)
+    return docs
+
+
+def read_gmb_scheme(
+    path: PathLike, vocab: Vocab, *, encoding: Optional[str], n_sents: int, scheme: TagScheme = "auto"
+) -> Tuple[List[Doc], TagScheme]:
+    """:func:`read_gmb`, also returning the scheme the file was read as (``iob1`` or ``iob2``)."""
+    check_scheme(scheme)
+    check_n_sents(n_sents)
+    text = _read_gmb_text(path, encoding)
+    sentences = _parse_gmb(path, text)
+    detected = resolve_scheme(path, sentences, scheme, line_at(text))
+    docs = [make_doc(vocab, group, with_pos=True) for group in groups(sentences, n_sents or 1)]
+    return docs, detected
+
+
+def _read_gmb_text(path: PathLike, encoding: Optional[str]) -> str:
+    if encoding is not None:
+        return read_text(path, encoding)
+    try:
+        return read_text(path, "utf-8")
+    except CorpusFormatError:
+        return read_text(path, "latin-1")  # decodes any byte sequence
+
+
+def _parse_gmb(path: PathLike, text: str) -> List[Sentence]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    get_line = line_at(text)
+    try:
+        return _gmb_sentences(path, reader, get_line)
+    except csv.Error as err:
+        raise CorpusFormatError(path, reader.line_num, f"bad CSV: {err}", get_line(reader.line_num)) from err
+
+
+def _gmb_sentences(path: PathLike, reader: Any, get_line: LineGetter) -> List[Sentence]:
+    header = next(reader, None)
+    if header is None:
+        raise CorpusFormatError(path, 1, "file is empty")
+    if header != GMB_HEADER:
+        problem = f"expected header {','.join(GMB_HEADER)!r}, got {','.join(header)!r}"
+        raise CorpusFormatError(path, reader.line_num, problem, get_line(reader.line_num))
+    sentences: List[Sentence] = []
+    marker = ""
+    seen_tags: Set[str] = {"O"}
+    for row in reader:
+        line_no = reader.line_num
+        if not row:
+            continue
+        _check_gmb_row(path, line_no, row, bool(sentences), get_line)
+        # A new "Sentence: N" starts a sentence; a repeated one (forward-filled files) does not.
+        if row[0] and row[0] != marker:
+            marker = row[0]
+            sentences.append(Sentence())
+        problem = tag_problem(row[3], seen_tags)
+        if problem:
+            raise CorpusFormatError(path, line_no, problem, get_line(line_no))
+        sentence = sentences[-1]
+        sentence.words.append(row[1])
+        sentence.pos.append(row[2])
+        sentence.ner.append(row[3])
+        sentence.lines.append(line_no)
+    if not sentences:
+        raise CorpusFormatError(path, reader.line_num, "no tokens found (header only)")
+    return sentences
+
+
+def _check_gmb_row(path: PathLike, line_no: int, row: Sequence[str], started: bool, get_line: LineGetter) -> None:
+    if len(row) != len(GMB_HEADER):
+        problem = f"expected {len(GMB_HEADER)} fields ({', '.join(GMB_HEADER)}), got {len(row)}"
+        raise CorpusFormatError(path, line_no, problem, get_line(line_no))
+    if not started and not row[0]:
+        problem = "first data row has no 'Sentence: N' in the 'Sentence #' column"
+        raise CorpusFormatError(path, line_no, problem, get_line(line_no))
+    if not row[1]:
+        raise CorpusFormatError(path, line_no, "empty word", get_line(line_no))
