@@ -10,9 +10,12 @@ in ``decoding.py``, the losses in ``losses.py``; this module is the spaCy
 component that calls them.
 """
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy
+import srsly
+from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import get_ner_prf
@@ -243,6 +246,50 @@ class TokenClassifier(TrainablePipe):
                     doc, name=spans_key, spans=ents, attrs={"scores": scores}
                 )
 
+    # ---- loading ------------------------------------------------------
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "TokenClassifier":
+        """``TrainablePipe.from_disk``, but a file it cannot read is named, and the labels are checked.
+
+        The labels in ``cfg`` must give as many IOB2 classes as the weights in
+        ``model`` output; otherwise the first call would fail with a bare shape
+        error (labels edited in ``cfg``, or files from two pipelines).
+        """
+        path = Path(path)
+        deserialize = {
+            "cfg": _naming_file(lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}), "settings"),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": _naming_file(lambda p: self.model.from_bytes(p.read_bytes()), "weights"),
+        }
+        util.from_disk(path, deserialize, exclude)
+        self._constraints = None
+        self._check_labels_fit_weights(f"{path / 'cfg'}", f"{path / 'model'}")
+        return self
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "TokenClassifier":
+        """``TrainablePipe.from_bytes``, with the same label check as :meth:`from_disk`."""
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._constraints = None
+        self._check_labels_fit_weights(f"{self.name} cfg", f"{self.name} model")
+        return self
+
+    def _check_labels_fit_weights(self, cfg_source: str, model_source: str) -> None:
+        try:
+            n_tags = len(self.tag_names)
+        except ValueError as err:
+            raise ValueError(f"{cfg_source}: bad labels {self.cfg.get('labels')!r}: {err}") from None
+        width = self.model.get_ref("output_layer").maybe_get_dim("nO")
+        if width is not None and width != n_tags:
+            raise ValueError(
+                f"{cfg_source}: labels {list(self.labels)} give {n_tags} IOB2 classes, but the weights in "
+                f"{model_source} output {width}; cfg was edited or the files come from different pipelines "
+                "(restore the labels the model was trained with, or retrain)"
+            )
+        class_weights = self.cfg.get("class_weights")
+        if class_weights is not None and len(class_weights) != n_tags:
+            raise ValueError(
+                f"{cfg_source}: {len(class_weights)} class_weights for {n_tags} IOB2 classes; expected one per class"
+            )
+
     # ---- training -----------------------------------------------------
     def update(
         self,
@@ -286,3 +333,18 @@ class TokenClassifier(TrainablePipe):
         if self.use_crf:
             return crf_loss(self.model.get_ref("crf"), scores, golds)
         return masked_cross_entropy(self.model.ops, scores, golds, self.cfg.get("class_weights"))
+
+
+def _naming_file(load: Callable[[Path], Any], what: str) -> Callable[[Path], None]:
+    """``load`` whose failure names the file: msgpack's 'Unpack failed' alone says nothing of where."""
+
+    def reader(path: Path) -> None:
+        try:
+            load(path)
+        except (ValueError, TypeError, KeyError, EOFError, OSError) as err:
+            raise ValueError(
+                f"{path}: cannot load the token_classifier {what} ({type(err).__name__}: {err}); "
+                "the file is damaged or cut short, or belongs to another model"
+            ) from err
+
+    return reader

@@ -26,6 +26,8 @@ from thinc.api import Model
 # The forward of spacy-transformers' HF layer (HFWrapper builds its node with it).
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 
+from .wordpiece_limit import wordpiece_limited_forward
+
 
 # Windows per forward call: 4 pads less than 8 and measured faster on 2 CPU cores
 # (one benchmark run per setting; the git log keeps benchmarks/chunk-size-check/).
@@ -58,6 +60,8 @@ def build_sorted_transformer_model_v1(
         model = TransformerModel(*args)  # what v3's builder returns
     else:
         model = InferenceSpansTransformerModel(*args, inference_get_spans=inference_get_spans)
+    # v3's forward, but no window past the encoder's wordpiece limit (wordpiece_limit.py)
+    model.replace_callbacks(wordpiece_limited_forward, init=model.init)
     if chunk_size:
         model.layers[0] = with_sorted_chunks(model.layers[0], chunk_size)
     return model

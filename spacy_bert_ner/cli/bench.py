@@ -6,11 +6,14 @@ import typer
 from wasabi import msg
 
 from ..bench.profiling import profile_markdown, profile_pipeline, write_profile
-from ..bench.render import markdown_table, write_outputs
+from ..bench.render import OUTPUT_NAMES, markdown_table, write_outputs
 from ..bench.spec import BenchmarkSpec
 from ..bench.speed import run_benchmark
+from ..files import check_report_output
 from .app import app
 from .options import parse_pair
+
+PROFILE_FILES = ("profile.json", "profile.md", "profile_calls.txt")  # what write_profile writes
 
 
 @app.command("benchmark")
@@ -35,6 +38,10 @@ def benchmark_cmd(
 ) -> None:
     """Inference speed of the pipelines, HF's pipeline and the bare encoder on the same words."""
     try:
+        train_times = dict(parse_pair(value, "--train-time") for value in train_time)
+        check_report_output(
+            output_dir, OUTPUT_NAMES.values(), [tc, ner, encoder, data, hf_recipe, *map(Path, train_times.values())]
+        )
         spec = BenchmarkSpec(
             data_path=str(data), tc_dir=str(tc) if tc else None, ner_dir=str(ner) if ner else None,
             encoder_dir=str(encoder) if encoder else None, max_words=max_words, repeats=repeats,
@@ -42,7 +49,7 @@ def benchmark_cmd(
             bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
         )
         result = run_benchmark(
-            spec, train_times=dict(parse_pair(value, "--train-time") for value in train_time), hf_recipe=hf_recipe,
+            spec, train_times=train_times, hf_recipe=hf_recipe,
         )
     except (OSError, ValueError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
@@ -63,6 +70,7 @@ def profile_cmd(
 ) -> None:
     """Where inference time goes: a timer around each step nlp.pipe runs, and the encoder inside."""
     try:
+        check_report_output(output_dir, PROFILE_FILES, [pipeline_dir, data_path])
         result = profile_pipeline(pipeline_dir, data_path, max_words=max_words, batch_size=batch_size,
                                   with_pyinstrument=pyinstrument, chunk_size=chunk_size)
     except (OSError, ValueError) as err:

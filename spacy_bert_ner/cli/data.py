@@ -18,9 +18,13 @@ def convert_cmd(
     n_sents: Optional[int] = typer.Option(
         None, help="Sentences per Doc. Default: CoNLL one Doc per -DOCSTART- document, GMB 10"
     ),
-    encoding: Optional[str] = typer.Option(None, help="GMB file encoding (default: utf-8, else latin-1)"),
+    encoding: Optional[str] = typer.Option(None, help="Input encoding (default: CoNLL utf-8; GMB utf-8, else cp1252)"),
     limit_docs: int = typer.Option(0, help="Keep only the first N docs (0: all), for small slices"),
     lang: str = typer.Option("en", help="spaCy language code for the vocab"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file that is not a DocBin"),
+    labels: Optional[str] = typer.Option(
+        None, help="Entity types allowed, comma-separated (default: CoNLL PER,ORG,LOC,MISC; GMB its eight)"
+    ),
 ) -> None:
     """Convert a NER corpus to spaCy's binary format, one Doc per document."""
     from ..data import CorpusFormatError, convert
@@ -30,11 +34,13 @@ def convert_cmd(
     try:
         stats = convert(
             input_path, output_path, fmt=fmt, scheme=scheme, n_sents=n_sents,  # type: ignore[arg-type]
-            encoding=encoding, limit_docs=limit_docs, lang=lang,
+            encoding=encoding, limit_docs=limit_docs, lang=lang, force=force,
+            labels=None if labels is None else [label.strip() for label in labels.split(",")],
         )
     except (CorpusFormatError, ValueError, OSError) as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote {output_path}")
+    msg.info(f"Read as {stats['scheme'].upper()}: {stats['scheme_reason']}")
     per_type = ", ".join(f"{k} {v:,}" for k, v in stats["per_type"].items())
     msg.text(
         f"{stats['documents']:,} docs, {stats['sentences']:,} sentences, "
@@ -47,12 +53,13 @@ def encoder_cmd(
     name: str = typer.Argument(..., help="all-MiniLM-L6-v2, tiny-bert / tiny-distilbert / tiny-roberta / tiny-deberta-v3 / tiny-xlm-roberta, a local folder or a hub name"),
     output_dir: Path = typer.Argument(..., help="Where to write the model folder"),
     words_file: Optional[Path] = typer.Option(None, help="CoNLL file whose words make a tiny-* encoder's vocab"),
+    force: bool = typer.Option(False, "--force", help="Write into an existing folder that is not a model folder (only the model files are replaced)"),
 ) -> None:
     """Put an encoder folder in place for training (offline when possible)."""
     from ..encoders.prepare import prepare_encoder
 
     try:
-        path = prepare_encoder(name, output_dir, words_file=words_file)
+        path = prepare_encoder(name, output_dir, words_file=words_file, force=force)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Encoder {name} ready in {path}")

@@ -6,6 +6,7 @@ from typing import List, Optional, Tuple
 import typer
 from wasabi import msg
 
+from ..files import check_not_input, check_report_output
 from .app import app
 from .options import parse_pair
 
@@ -25,12 +26,14 @@ def evaluate_cmd(
 ) -> None:
     """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
     from ..evaluation.pipeline_eval import evaluate_pipeline
-    from ..evaluation.report import write_evaluation
+    from ..evaluation.report import evaluation_paths, write_evaluation
 
     try:
+        names = [path.name for path in evaluation_paths(output_dir, split).values()]
+        check_report_output(output_dir, names, [pipeline_dir, data_path, train_time])
         metrics = evaluate_pipeline(
             pipeline_dir, data_path, name=name, split=split, gpu_id=gpu_id, n_examples=n_examples,
-            n_resamples=n_resamples, train_time_path=train_time, encoder_label=encoder,
+            n_resamples=n_resamples, train_time_path=train_time, encoder_label=encoder, warn=msg.warn,
         )
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
@@ -57,6 +60,7 @@ def windows_cmd(
     from ..evaluation.windows import parse_window, score_windows, span_getter_config, window_label
 
     try:
+        check_not_input(output_path, [pipeline_dir, data_path])
         result = score_windows(pipeline_dir, data_path, [parse_window(value) for value in window])
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
@@ -78,10 +82,12 @@ def compare_cmd(
 ) -> None:
     """Head-to-head report: F1 with CIs, paired bootstrap, per type, size, training time, verdict."""
     from ..evaluation.comparison import build_comparison, load_reports
-    from ..evaluation.report import write_comparison
+    from ..evaluation.report import comparison_paths, write_comparison
 
     try:
         systems = dict(system_dirs(value, "--system") for value in system)
+        names = [path.name for path in comparison_paths(report_dir).values()]
+        check_report_output(report_dir, names, [d for dirs in systems.values() for d in dirs])
         seconds = dict(train_seconds_pair(value) for value in train_seconds)
         comparison = build_comparison(
             load_reports(systems, headline_split=split), headline_split=split,
@@ -104,11 +110,13 @@ def summary_cmd(
     command: List[str] = typer.Option([], help="NAME=COMMAND that reproduces a number. Repeat"),
 ) -> None:
     """Collect a run's headline numbers into summary.json (+ the README table as summary.md)."""
-    from ..evaluation.report import write_summary
+    from ..evaluation.report import summary_paths, write_summary
     from ..evaluation.summary import build_summary
 
     try:
         heads = dict(system_dirs(value, "--head") for value in head)
+        names = [path.name for path in summary_paths(output_dir).values()]
+        check_report_output(output_dir, names, [d for dirs in heads.values() for d in dirs] + [hf_recipe])
         commands = dict(parse_pair(value, "--command") for value in command)
         summary = build_summary(heads, hf_recipe, commands)
     except (OSError, ValueError, KeyError) as err:

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
+from ..files import check_not_input
 from ..hf.recipe import RecipeConfig
 from ..hf.records import RecipeResult
 from .app import app
@@ -21,13 +22,16 @@ def import_hf_cmd(
     window: int = typer.Option(128, help="spacy-transformers window, in spaCy tokens"),
     stride: int = typer.Option(96, help="spacy-transformers stride, in spaCy tokens"),
     decoding: str = typer.Option("repair", help="repair (argmax + BIO repair, what HF's pipeline does) or viterbi"),
+    force: bool = typer.Option(False, "--force", help="Write into an existing folder that is not a spaCy pipeline (only the pipeline's files are replaced)"),
 ) -> None:
     """Turn a HuggingFace token-classification checkpoint into a spaCy pipeline."""
     from ..hf.hf_to_spacy import import_hf
     from ..hf.interop import InteropError
 
     try:
-        summary = import_hf(hf_dir, output_dir, lang=lang, window=window, stride=stride, decoding=decoding)
+        summary = import_hf(
+            hf_dir, output_dir, lang=lang, window=window, stride=stride, decoding=decoding, force=force
+        )
     except InteropError as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote spaCy pipeline {summary['pipeline']}")
@@ -40,15 +44,16 @@ def import_hf_cmd(
 @app.command("export-hf")
 def export_hf_cmd(
     pipeline_dir: Path = typer.Argument(..., help="Trained spaCy pipeline with a token_classifier"),
-    output_dir: Path = typer.Argument(..., help="Where to write the HF folder (replaced if it exists)"),
+    output_dir: Path = typer.Argument(..., help="Where to write the HF folder (an existing HF folder's model files are replaced)"),
     component: str = typer.Option("token_classifier", help="Name of the head component"),
+    force: bool = typer.Option(False, "--force", help='Write into an existing folder that is not an HF model folder (only the model files are replaced)'),
 ) -> None:
     """Write a token_classifier pipeline as an HF AutoModelForTokenClassification folder."""
     from ..hf.interop import InteropError
     from ..hf.spacy_to_hf import export_hf
 
     try:
-        summary = export_hf(pipeline_dir, output_dir, component=component)
+        summary = export_hf(pipeline_dir, output_dir, component=component, force=force)
     except InteropError as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote {summary['architecture']} to {summary['output_dir']}")
@@ -64,12 +69,13 @@ def export_onnx_cmd(
     component: str = typer.Option("token_classifier", help="Name of the head component"),
     opset: int = typer.Option(17, help="ONNX opset (>= 14)"),
     atol: float = typer.Option(1e-4, help="Largest accepted |ONNX Runtime - PyTorch| logit difference"),
+    force: bool = typer.Option(False, "--force", help='Replace an existing file that is not an ONNX model'),
 ) -> None:
     """Export the token classifier to ONNX and check ONNX Runtime against PyTorch."""
     from ..hf.onnx import export_onnx
 
     try:
-        summary = export_onnx(source, output_path, component=component, opset=opset, atol=atol)
+        summary = export_onnx(source, output_path, component=component, opset=opset, atol=atol, force=force)
     except (ValueError, ImportError) as err:  # InteropError is a ValueError
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote {summary['output']} (opset {summary['opset']})")
@@ -111,6 +117,10 @@ def hf_recipe_cmd(
     except ValueError as err:
         msg.fail(str(err), exits=1)
     splits = {name: conll_dir / f"{name}.txt" for name in ("train", "dev", "test")}
+    try:
+        check_not_input(output_json, [encoder_dir, *splits.values()])
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
     missing = [str(path) for name, path in splits.items() if not path.exists() and not (name == "dev" and no_dev)]
     if missing:
         msg.fail(f"missing CoNLL file(s): {', '.join(missing)}", exits=1)

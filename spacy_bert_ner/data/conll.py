@@ -8,13 +8,13 @@ so the published counts come out exactly, and every bad line is a
 :class:`CorpusFormatError` naming ``path:line``.
 """
 import re
-from typing import List, NamedTuple, Sequence, Set, Tuple
+from typing import Collection, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .errors import CorpusFormatError, PathLike
-from .iob import TagScheme, check_scheme, resolve_scheme, tag_problem
+from .iob import CONLL_LABELS, SchemeReport, TagScheme, check_labels, check_scheme, resolve_scheme, tag_problem
 from .sentences import Sentence, check_n_sents, groups, make_doc
 from .text import read_text
 
@@ -33,26 +33,34 @@ class _ConllFile(NamedTuple):
     has_docstart: bool
 
 
-def read_conll(path: PathLike, vocab: Vocab, *, scheme: TagScheme = "auto", n_sents: int = 0) -> List[Doc]:
+def read_conll(
+    path: PathLike, vocab: Vocab, *, scheme: TagScheme = "auto", n_sents: int = 0,
+    labels: Optional[Collection[str]] = None,
+) -> List[Doc]:
     """Read a CoNLL-2003 file (4 columns ``token POS chunk NER`` or 2 columns ``token NER``).
 
     One Doc per ``-DOCSTART-`` document; ``n_sents > 0`` instead groups that
     many sentences per Doc, never across a document boundary. A file without
     ``-DOCSTART-`` lines gives one Doc per sentence when ``n_sents == 0``.
-    Entities are IOB2 in the Doc whatever the file's ``scheme``.
+    Entities are IOB2 in the Doc whatever the file's ``scheme``. An entity
+    type outside ``labels`` (default: CoNLL-2003's :data:`CONLL_LABELS`) is an
+    error at its line.
     """
-    docs, _ = read_conll_scheme(path, vocab, scheme=scheme, n_sents=n_sents)
+    docs, _ = read_conll_scheme(path, vocab, scheme=scheme, n_sents=n_sents, labels=labels)
     return docs
 
 
 def read_conll_scheme(
-    path: PathLike, vocab: Vocab, *, scheme: TagScheme, n_sents: int, encoding: str = "utf-8"
-) -> Tuple[List[Doc], TagScheme]:
-    """:func:`read_conll`, also returning the scheme the file was read as (``iob1`` or ``iob2``)."""
+    path: PathLike, vocab: Vocab, *, scheme: TagScheme, n_sents: int, encoding: str = "utf-8",
+    labels: Optional[Collection[str]] = None,
+) -> Tuple[List[Doc], SchemeReport]:
+    """:func:`read_conll`, also returning the scheme the file was read as (``iob1`` or ``iob2``) and why."""
     check_scheme(scheme)
     check_n_sents(n_sents)
+    labels = CONLL_LABELS if labels is None else labels
+    check_labels(labels)
     lines = read_text(path, encoding).split("\n")
-    parsed = _parse_conll(path, lines)
+    parsed = _parse_conll(path, lines, frozenset(labels))
     sentences = [sentence for document in parsed.documents for sentence in document]
     detected = resolve_scheme(path, sentences, scheme, lambda n: lines[n - 1].rstrip("\r"))
     group_size = n_sents or (0 if parsed.has_docstart else 1)
@@ -69,7 +77,7 @@ def _split_fields(line: str) -> List[str]:
     return _FIELD_SEP.split(stripped) if stripped else []
 
 
-def _parse_conll(path: PathLike, lines: Sequence[str]) -> _ConllFile:
+def _parse_conll(path: PathLike, lines: Sequence[str], labels: Collection[str]) -> _ConllFile:
     """Split lines into documents of sentences, checking columns, tags and -DOCSTART- placement."""
     documents: List[List[Sentence]] = [[]]
     sentence = Sentence()
@@ -90,7 +98,7 @@ def _parse_conll(path: PathLike, lines: Sequence[str]) -> _ConllFile:
             if documents[-1]:
                 documents.append([])
             continue
-        problem = tag_problem(fields[-1], seen_tags)
+        problem = tag_problem(fields[-1], seen_tags, labels)
         if problem:
             raise CorpusFormatError(path, line_no, problem, line.rstrip("\r"))
         sentence.words.append(fields[0])

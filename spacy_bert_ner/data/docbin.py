@@ -6,22 +6,25 @@ Docs with :func:`write_docbin` and returns :class:`ConvertStats`. Kept because
 file that a later ``spacy train`` reads, so the bytes go through
 :func:`spacy_bert_ner.files.write_bytes_atomic` instead.
 """
+import codecs
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Literal, Optional, Tuple, TypedDict
+from typing import Collection, Dict, Iterable, List, Literal, Optional, Tuple, TypedDict
 
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from ..files import write_bytes_atomic
+from ..files import check_output, file_kind, write_bytes_atomic
 from .conll import read_conll_scheme
 from .errors import PathLike
 from .gmb import read_gmb_scheme
-from .iob import TagScheme
+from .iob import SchemeReport, TagScheme
 
 CorpusFormat = Literal["conll", "gmb"]
 FORMATS = ("conll", "gmb")
+# DocBin.to_bytes is zlib-compressed msgpack: 0x78 then one of zlib's level bytes.
+DOCBIN_FILE = file_kind("a DocBin (.spacy) file", (".spacy",), (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"))
 
 
 class CorpusStats(TypedDict):
@@ -40,6 +43,7 @@ class ConvertStats(CorpusStats):
     input: str
     output: str
     scheme: TagScheme  # "iob1" or "iob2": what the input was read as
+    scheme_reason: str  # why: given, or the evidence ``auto`` found (first line, count)
 
 
 def corpus_stats(docs: Iterable[Doc]) -> CorpusStats:
@@ -73,7 +77,8 @@ def write_docbin(docs: Iterable[Doc], path: PathLike) -> None:
 
     The bytes are built first, written to a temp file next to ``path`` and
     moved into place with ``os.replace``; on any error the temp file is
-    removed and an existing file at ``path`` is left as it was.
+    removed and an existing file at ``path`` is left as it was. (Whether
+    ``path`` may be written at all is the caller's check: :func:`convert`'s.)
     """
     data = DocBin(store_user_data=False, docs=docs).to_bytes()
     write_bytes_atomic(Path(path), data)
@@ -89,30 +94,62 @@ def convert(
     encoding: Optional[str] = None,
     limit_docs: int = 0,
     lang: str = "en",
+    force: bool = False,
+    labels: Optional[Collection[str]] = None,
 ) -> ConvertStats:
     """Read a corpus file, write it as a DocBin and return its :func:`corpus_stats`.
 
     ``limit_docs > 0`` keeps only the first that many Docs (small smoke
     slices). For ``fmt="conll"``, ``encoding=None`` means UTF-8; for
-    ``fmt="gmb"`` it means UTF-8 with a latin-1 fallback. The result also has
-    ``input``, ``output`` and ``scheme`` (the scheme the input was read as).
-    Nothing is written when reading fails.
+    ``fmt="gmb"`` it means UTF-8 with a Windows-1252 fallback. The result also
+    has ``input``, ``output``, ``scheme`` (the scheme the input was read as) and
+    ``scheme_reason``. ``labels`` are the entity types allowed (None: the
+    format's own, CoNLL-2003's or GMB's).
+    Nothing is written when reading fails; ``output_path`` equal to the input,
+    or a non-empty file that is not a DocBin (unless ``force``), is refused
+    before reading.
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}; got {fmt!r}")
     if limit_docs < 0:
         raise ValueError(f"limit_docs must be >= 0 (0: all); got {limit_docs}")
-    vocab = spacy.blank(lang).vocab
-    docs, detected = _read(input_path, vocab, fmt=fmt, scheme=scheme, n_sents=n_sents, encoding=encoding)
+    if encoding is not None:
+        _check_encoding(encoding)
+    check_output(output_path, DOCBIN_FILE, inputs=[input_path], force=force)
+    vocab = blank_vocab(lang)
+    docs, detected = _read(
+        input_path, vocab, fmt=fmt, scheme=scheme, n_sents=n_sents, encoding=encoding, labels=labels
+    )
     if limit_docs:
         docs = docs[:limit_docs]
-    write_docbin(docs, output_path)
-    return ConvertStats(**corpus_stats(docs), input=str(input_path), output=str(output_path), scheme=detected)
+    write_docbin(docs, check_output(output_path, DOCBIN_FILE, inputs=[input_path], force=force))
+    return ConvertStats(
+        **corpus_stats(docs), input=str(input_path), output=str(output_path),
+        scheme=detected.scheme, scheme_reason=detected.reason,
+    )
+
+
+def _check_encoding(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; expected a Python codec name such as utf-8, cp1252 or latin-1") from None
+
+
+def blank_vocab(lang: str) -> Vocab:
+    """The vocab of ``spacy.blank(lang)``, or a one-line ValueError for a language spaCy lacks."""
+    try:
+        return spacy.blank(lang).vocab
+    except ImportError:
+        raise ValueError(f"unknown spaCy language {lang!r}; expected a code from spacy.lang such as en, de, xx") from None
 
 
 def _read(
-    path: PathLike, vocab: Vocab, *, fmt: CorpusFormat, scheme: TagScheme, n_sents: int, encoding: Optional[str]
-) -> Tuple[List[Doc], TagScheme]:
+    path: PathLike, vocab: Vocab, *, fmt: CorpusFormat, scheme: TagScheme, n_sents: int, encoding: Optional[str],
+    labels: Optional[Collection[str]],
+) -> Tuple[List[Doc], SchemeReport]:
     if fmt == "conll":
-        return read_conll_scheme(path, vocab, scheme=scheme, n_sents=n_sents, encoding=encoding or "utf-8")
-    return read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents, scheme=scheme)
+        return read_conll_scheme(
+            path, vocab, scheme=scheme, n_sents=n_sents, encoding=encoding or "utf-8", labels=labels
+        )
+    return read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents, scheme=scheme, labels=labels)

@@ -3,67 +3,70 @@
 Kept because spaCy's converters read CoNLL, IOB and JSON text, not this CSV:
 one token per row, a ``Sentence: N`` marker on a sentence's first row (or on
 every row in forward-filled copies), words that may hold commas and quotes,
-and a latin-1 original. Every bad row is a :class:`CorpusFormatError` naming
-``path:line``.
+a Windows-1252 original, often kept gzip-compressed, and eight entity types
+(a tag cut mid-way, ``B-g``, is not a ninth). Every bad row is a
+:class:`CorpusFormatError` naming ``path:line``.
 """
 import csv
 import io
-from typing import Any, List, Optional, Sequence, Set, Tuple
+from typing import Any, Collection, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .errors import CorpusFormatError, PathLike
-from .iob import TagScheme, check_scheme, resolve_scheme, tag_problem
+from .iob import GMB_LABELS, SchemeReport, TagScheme, check_labels, check_scheme, resolve_scheme, tag_problem
 from .sentences import Sentence, check_n_sents, groups, make_doc
-from .text import LineGetter, line_at, read_text
+from .text import LineGetter, line_at, read_text_first_fit
 
 GMB_HEADER = ["Sentence #", "Word", "POS", "Tag"]
+# Tried in order when no encoding is given. Not latin-1: it decodes any byte, but maps
+# cp1252's 0x80-0x9f (the original's ’ … and others) to C1 control characters.
+GMB_ENCODINGS = ("utf-8", "cp1252")
 
 
-def read_gmb(path: PathLike, vocab: Vocab, *, encoding: Optional[str] = None, n_sents: int = 10) -> List[Doc]:
+def read_gmb(
+    path: PathLike, vocab: Vocab, *, encoding: Optional[str] = None, n_sents: int = 10,
+    labels: Optional[Collection[str]] = None,
+) -> List[Doc]:
     """Read the GMB extract in Kaggle's ``ner_dataset.csv`` layout (``Sentence #,Word,POS,Tag``).
 
-    ``encoding=None`` tries UTF-8 and falls back to latin-1 (the full original
-    file is latin-1). Groups ``n_sents`` sentences per Doc (the corpus has no
-    document boundaries); ``n_sents == 0`` gives one Doc per sentence.
+    ``encoding=None`` tries UTF-8, then Windows-1252 (the full original file's
+    encoding); a gzip-compressed file is decompressed first. Groups
+    ``n_sents`` sentences per Doc (the corpus has no document boundaries);
+    ``n_sents == 0`` gives one Doc per sentence. An entity type outside
+    ``labels`` (default: GMB's eight, :data:`GMB_LABELS`) is an error at its line.
     """
-    docs, _ = read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents)
+    docs, _ = read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents, labels=labels)
     return docs
 
 
 def read_gmb_scheme(
-    path: PathLike, vocab: Vocab, *, encoding: Optional[str], n_sents: int, scheme: TagScheme = "auto"
-) -> Tuple[List[Doc], TagScheme]:
-    """:func:`read_gmb`, also returning the scheme the file was read as (``iob1`` or ``iob2``)."""
+    path: PathLike, vocab: Vocab, *, encoding: Optional[str], n_sents: int, scheme: TagScheme = "auto",
+    labels: Optional[Collection[str]] = None,
+) -> Tuple[List[Doc], SchemeReport]:
+    """:func:`read_gmb`, also returning the scheme the file was read as (``iob1`` or ``iob2``) and why."""
     check_scheme(scheme)
     check_n_sents(n_sents)
-    text = _read_gmb_text(path, encoding)
-    sentences = _parse_gmb(path, text)
+    labels = GMB_LABELS if labels is None else labels
+    check_labels(labels)
+    text = read_text_first_fit(path, GMB_ENCODINGS if encoding is None else [encoding])
+    sentences = _parse_gmb(path, text, frozenset(labels))
     detected = resolve_scheme(path, sentences, scheme, line_at(text))
     docs = [make_doc(vocab, group, with_pos=True) for group in groups(sentences, n_sents or 1)]
     return docs, detected
 
 
-def _read_gmb_text(path: PathLike, encoding: Optional[str]) -> str:
-    if encoding is not None:
-        return read_text(path, encoding)
-    try:
-        return read_text(path, "utf-8")
-    except CorpusFormatError:
-        return read_text(path, "latin-1")  # decodes any byte sequence
-
-
-def _parse_gmb(path: PathLike, text: str) -> List[Sentence]:
+def _parse_gmb(path: PathLike, text: str, labels: Collection[str]) -> List[Sentence]:
     reader = csv.reader(io.StringIO(text, newline=""))
     get_line = line_at(text)
     try:
-        return _gmb_sentences(path, reader, get_line)
+        return _gmb_sentences(path, reader, get_line, labels)
     except csv.Error as err:
         raise CorpusFormatError(path, reader.line_num, f"bad CSV: {err}", get_line(reader.line_num)) from err
 
 
-def _gmb_sentences(path: PathLike, reader: Any, get_line: LineGetter) -> List[Sentence]:
+def _gmb_sentences(path: PathLike, reader: Any, get_line: LineGetter, labels: Collection[str]) -> List[Sentence]:
     header = next(reader, None)
     if header is None:
         raise CorpusFormatError(path, 1, "file is empty")
@@ -82,7 +85,7 @@ def _gmb_sentences(path: PathLike, reader: Any, get_line: LineGetter) -> List[Se
         if row[0] and row[0] != marker:
             marker = row[0]
             sentences.append(Sentence())
-        problem = tag_problem(row[3], seen_tags)
+        problem = tag_problem(row[3], seen_tags, labels)
         if problem:
             raise CorpusFormatError(path, line_no, problem, get_line(line_no))
         sentence = sentences[-1]

@@ -4,25 +4,53 @@
 :class:`CorpusFormatError` at its line and byte column (Python's own
 ``UnicodeDecodeError`` only gives a byte offset); :func:`line_at` finds a line
 again for quoting it in an error, without splitting the file unless one occurs.
+A gzip-compressed file (found by its magic bytes, whatever its name) is
+decompressed first; line numbers then count lines of the decompressed text.
 """
+import gzip
+import zlib
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Sequence
 
 from .errors import CorpusFormatError, PathLike
 
 LineGetter = Callable[[int], str]
 
 _BOM = "\ufeff"
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_text(path: PathLike, encoding: str) -> str:
     """Read and decode a whole file, dropping a leading BOM; an undecodable byte is a CorpusFormatError."""
+    return read_text_first_fit(path, [encoding])
+
+
+def read_text_first_fit(path: PathLike, encodings: Sequence[str]) -> str:
+    """:func:`read_text` with the first of ``encodings`` that decodes the whole file.
+
+    The error, if none fits, is the last encoding's.
+    """
+    data = read_bytes(path)
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as err:
+            if encoding == encodings[-1]:
+                raise _decode_error(path, data, err, encoding) from err
+            continue
+        return text[1:] if text.startswith(_BOM) else text
+    raise ValueError("no encoding given")
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """A file's bytes, gzip-decompressed when it starts with gzip's magic bytes."""
     data = Path(path).read_bytes()
+    if not data.startswith(_GZIP_MAGIC):
+        return data
     try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as err:
-        raise _decode_error(path, data, err, encoding) from err
-    return text[1:] if text.startswith(_BOM) else text
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:
+        raise CorpusFormatError(path, 1, f"gzip-compressed but cannot be decompressed ({err}); the file may be cut short") from err
 
 
 def _decode_error(path: PathLike, data: bytes, err: UnicodeDecodeError, encoding: str) -> CorpusFormatError:

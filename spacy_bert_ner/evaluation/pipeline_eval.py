@@ -9,8 +9,10 @@ that pass, size, memory, hardware and training time.
 """
 import json
 import time
+import warnings
+import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import spacy
 from spacy.scorer import Scorer
@@ -18,6 +20,7 @@ from spacy.training import Corpus, Example
 from spacy.util import fix_random_seed
 
 from ..bench.env import dir_size_mb, hardware_info, peak_rss_mb
+from ..data.docbin import DOCBIN_FILE
 from ..util import find_transformer, hf_model
 from .errors import error_breakdown
 from .metrics import (
@@ -35,6 +38,7 @@ from .stats import bootstrap_ci
 
 PathLike = Union[str, Path]
 SPACY_SCORE_KEYS = ("token_acc", "ents_p", "ents_r", "ents_f", "ents_per_type", "speed")
+ENTITY_FACTORIES = ("ner", "beam_ner", "token_classifier")  # components whose labels are entity types
 
 
 def score_examples(
@@ -202,7 +206,59 @@ def require_inputs(pipeline_dir: PathLike, data_path: PathLike) -> Tuple[Path, P
     for path, what in ((pipeline_dir, "pipeline folder"), (data_path, "DocBin (.spacy) file")):
         if not path.exists():
             raise FileNotFoundError(f"{path}: expected a {what}, found nothing")
+    check_docbin_path(data_path)
     return pipeline_dir, data_path
+
+
+def check_docbin_path(data_path: Path) -> None:
+    """ValueError unless ``data_path`` is a folder or a file with a DocBin's suffix and first bytes."""
+    if data_path.is_file() and not DOCBIN_FILE.recognises(data_path):
+        raise ValueError(
+            f"{data_path}: not a DocBin (.spacy) file; expected spaCy's binary format "
+            "(python -m spacy_bert_ner convert makes one from CoNLL or GMB)"
+        )
+
+
+def read_gold(nlp: Any, data_path: Path) -> List[Example]:
+    """The gold Examples of a DocBin file (or a folder of them), as ``spacy evaluate`` reads them.
+
+    Raises ValueError, naming the path, for a file that is not a DocBin and
+    for data without a single document (which would score F1 0.00).
+    """
+    check_docbin_path(data_path)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"\[W090\]")  # "no .spacy files": said below
+            examples = list(Corpus(data_path, gold_preproc=False)(nlp))
+    except (zlib.error, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{data_path}: cannot read it as a DocBin ({type(err).__name__}: {err})") from err
+    if not examples:
+        raise ValueError(f"{data_path}: no documents (or no .spacy files); expected a DocBin with gold Docs")
+    return examples
+
+
+def check_gold_labels(nlp: Any, examples: Sequence[Example], warn: Callable[[str], None]) -> None:
+    """ValueError when no gold entity type is a label of the pipeline; ``warn`` when only some are."""
+    labels = {label for name, pipe in nlp.pipeline if nlp.get_pipe_meta(name).factory in ENTITY_FACTORIES
+              for label in getattr(pipe, "labels", ())}
+    gold = {ent.label_ for example in examples for ent in example.reference.ents}
+    if not labels or not gold:
+        return
+    unknown = sorted(gold - labels)
+    if len(unknown) == len(gold):
+        raise ValueError(
+            f"gold entity types {', '.join(unknown)} share none with the pipeline's labels "
+            f"{', '.join(sorted(labels))}; expected data labelled with the pipeline's types"
+        )
+    if unknown:
+        warn(
+            f"gold entity types {', '.join(unknown)} are not labels of the pipeline "
+            f"({', '.join(sorted(labels))}): it can never find them, and they count as misses"
+        )
+
+
+def _warn(text: str) -> None:
+    warnings.warn(text, UserWarning, stacklevel=3)
 
 
 def evaluate_pipeline(
@@ -216,6 +272,7 @@ def evaluate_pipeline(
     n_resamples: int = 1000,
     train_time_path: Optional[PathLike] = None,
     encoder_label: Optional[str] = None,
+    warn: Callable[[str], None] = _warn,
 ) -> MetricsRecord:
     """Load a pipeline, score it on a DocBin like ``spacy evaluate``, measure it.
 
@@ -226,6 +283,9 @@ def evaluate_pipeline(
     pass feed :func:`score_examples`. Peak RSS is this process's so far (model
     load + inference). ``train_time_path`` defaults to ``train_time.json`` next
     to the pipeline folder (``training/RUN/HEAD/``); missing means unknown.
+    Data that is not a DocBin, has no documents or no entity type of the
+    pipeline raises ValueError (:func:`read_gold`, :func:`check_gold_labels`);
+    gold types the pipeline lacks beside ones it has go to ``warn``.
     Returns the metrics record written to ``{split}_metrics.json`` (with
     ``"confusion"`` and ``"errors"`` in it, which ``report.write_evaluation``
     writes to their own files).
@@ -235,7 +295,8 @@ def evaluate_pipeline(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(pipeline_dir)
-    examples = list(Corpus(data_path, gold_preproc=False)(nlp))
+    examples = read_gold(nlp, data_path)
+    check_gold_labels(nlp, examples, warn)
     scorer = CapturingScorer(nlp)
     started = time.perf_counter()
     spacy_scores = nlp.evaluate(examples, scorer=scorer)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ the transformer component, its classifier rows put in our IOB2 class order);
 resumes training from the imported weights (``import-hf`` on the command line).
 Checks and weight moves shared with the export live in :mod:`.interop`.
 """
+import json
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -16,6 +17,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from thinc.api import Config
 
+from ..files import OutputError, OutputKind, folder_output
 from ..util import hf_model
 from .interop import (
     InteropError,
@@ -36,6 +38,26 @@ from .records import ImportSummary
 ABSENT_CLASS_BIAS = -1e4
 FINETUNE_CONFIG = "finetune.cfg"
 DECODINGS = ("repair", "viterbi")
+
+
+def _pipeline_components(folder: Path) -> List[str]:
+    """The component folders an existing pipeline's meta.json names (its stale ones when replaced)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf8"))
+        names = list(meta.get("components", [])) + list(meta.get("pipeline", []))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+    return [name for name in names if isinstance(name, str)]
+
+
+# What nlp.to_disk plus finetune.cfg writes: import-hf's own kind of output. A
+# pipeline without finetune.cfg (a trained one, say) is not import-hf's: --force.
+IMPORTED_PIPELINE = OutputKind(
+    "a pipeline folder written by import-hf (config.cfg, meta.json and finetune.cfg)",
+    markers=("config.cfg", "meta.json", FINETUNE_CONFIG),
+    patterns=("config.cfg", "meta.json", "tokenizer", "vocab", FINETUNE_CONFIG),
+    extra_owned=_pipeline_components,
+)
 
 
 def hf_to_spacy(
@@ -67,7 +89,10 @@ def hf_to_spacy(
     checkpoint, _ = load_hf_token_classifier(hf_dir)
     classifier = classifier_layer(checkpoint)
     types, rows = hf_tag_rows(checkpoint.config.id2label)
-    nlp = spacy.blank(lang, config={"nlp": {"batch_size": 64}})
+    try:
+        nlp = spacy.blank(lang, config={"nlp": {"batch_size": 64}})
+    except ImportError:
+        raise InteropError(f"unknown spaCy language {lang!r}; expected a code from spacy.lang such as en, de, xx") from None
     nlp.add_pipe(
         "transformer",
         config={
@@ -132,17 +157,25 @@ def import_hf(
     window: int = 128,
     stride: int = 96,
     decoding: str = "repair",
+    force: bool = False,
 ) -> ImportSummary:
     """:func:`hf_to_spacy`, saved with ``nlp.to_disk``, plus ``finetune.cfg`` beside it.
 
+    ``output_dir`` must be new, empty or a pipeline folder import-hf wrote (its
+    pipeline entries are replaced, stale component folders removed, other files
+    kept), or, with ``force``, any folder but the checkpoint's (a trained pipeline).
     Returns a summary: labels, the IOB2 classes the checkpoint lacked (never
     predicted) and the files written.
     """
-    nlp = hf_to_spacy(hf_dir, lang=lang, window=window, stride=stride, decoding=decoding)
     output_dir = Path(output_dir)
-    nlp.to_disk(output_dir)
+    try:
+        with folder_output(output_dir, IMPORTED_PIPELINE, inputs=[hf_dir], force=force) as temp:
+            nlp = hf_to_spacy(hf_dir, lang=lang, window=window, stride=stride, decoding=decoding)
+            nlp.to_disk(temp)
+            finetune_config(nlp, output_dir).to_disk(temp / FINETUNE_CONFIG)
+    except OutputError as err:
+        raise InteropError(str(err)) from err
     finetune_path = output_dir / FINETUNE_CONFIG
-    finetune_config(nlp, output_dir).to_disk(finetune_path)
     pipe = nlp.get_pipe("token_classifier")
     absent = [tag for tag, value in zip(pipe.tag_names, pipe.model.get_ref("output_layer").get_param("b"))
               if float(value) == ABSENT_CLASS_BIAS]

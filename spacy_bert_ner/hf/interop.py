@@ -95,13 +95,21 @@ def load_hf_token_classifier(hf_dir: PathLike) -> Tuple[Any, Any]:
     """``(model, fast tokenizer)`` of a local folder, its own head kept, through :mod:`.loader`.
 
     :func:`check_hf_folder` first, so a bad folder is an :class:`InteropError`
-    naming the problem, as is a folder with only a slow tokenizer.
+    naming the problem, as is a folder with only a slow tokenizer, a checkpoint
+    without a token-classification head (an encoder, a sequence classifier)
+    and one whose ``id2label`` is not IOB2 (:func:`hf_tag_rows`). Import and
+    ONNX export both load through here, so both refuse the same checkpoints.
     """
     hf_dir = check_hf_folder(hf_dir)
     try:
-        return load_token_classifier(hf_dir)
-    except ValueError as err:  # e.g. only a slow tokenizer
+        model, tokenizer = load_token_classifier(hf_dir)
+    except ValueError as err:  # only a slow tokenizer, no token-classification head
         raise InteropError(str(err)) from None
+    try:
+        hf_tag_rows(model.config.id2label)
+    except InteropError as err:
+        raise InteropError(f"{hf_dir / 'config.json'}: {err}") from None
+    return model, tokenizer
 
 
 # ---------------------------------------------------------------------------

@@ -5,13 +5,16 @@ benchmarks, the Trainer recipe, import/export and ONNX checks, encoder
 preparation) loads through here, so the rules live once: a fast tokenizer
 (``word_ids()`` and offsets are needed for first-subword alignment),
 ``add_prefix_space`` for byte-level BPE families fed pre-split words,
-safetensors only (:func:`check_model_folder` names the pickled files it
-refuses), and transformers' expected "newly initialized weights" notes
-silenced where a head is meant to be new.
+safetensors only (``use_safetensors=True`` on every ``from_pretrained`` of
+weights; :func:`check_model_folder` names the pickled files it refuses), and
+transformers' expected "newly initialized weights" notes silenced where a head
+is meant to be new. Where a checkpoint's own head is meant to be kept, a
+checkpoint without one (an encoder, a sequence classifier) is refused
+(:func:`check_own_head`) instead of getting a silent random head.
 """
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 PathLike = Union[str, Path]
 
@@ -19,6 +22,9 @@ PathLike = Union[str, Path]
 ADD_PREFIX_SPACE_TYPES = frozenset({"bloom", "gpt2", "roberta", "longformer", "bart"})
 # Weight files that unpickle (and so can run code) when loaded: never loaded here.
 PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.h5", "*.msgpack")
+# Every from_pretrained of weights: never unpickle (a .bin can run code when loaded).
+SAFETENSORS_ONLY: Dict[str, Any] = {"use_safetensors": True}
+TOKEN_CLASSIFICATION_SUFFIX = "ForTokenClassification"
 
 
 @contextmanager
@@ -83,7 +89,7 @@ def load_fast_tokenizer(name_or_dir: PathLike, model_type: Optional[str] = None)
     return tokenizer
 
 
-def load_encoder(name_or_dir: PathLike, *, safetensors_only: bool = True) -> Tuple[Any, Any]:
+def load_encoder(name_or_dir: PathLike) -> Tuple[Any, Any]:
     """``(AutoModel, tokenizer)`` as the folder or hub name has them, to save as a local encoder.
 
     The tokenizer keeps its own settings (no pre-split options: what is saved is
@@ -93,9 +99,8 @@ def load_encoder(name_or_dir: PathLike, *, safetensors_only: bool = True) -> Tup
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(name_or_dir))
-    options: Dict[str, Any] = {"use_safetensors": True} if safetensors_only else {}
     with quiet_transformers():  # a pretraining head left behind is expected
-        model = AutoModel.from_pretrained(str(name_or_dir), **options)
+        model = AutoModel.from_pretrained(str(name_or_dir), **SAFETENSORS_ONLY)
     return model, tokenizer
 
 
@@ -104,21 +109,22 @@ def load_token_classifier(
     labels: Optional[Sequence[str]] = None,
     *,
     seed: Optional[int] = None,
-    safetensors_only: bool = True,
 ) -> Tuple[Any, Any]:
     """``(model, fast tokenizer)`` of an ``AutoModelForTokenClassification``, in eval mode.
 
     labels: give them to put a NEW head of that size on an encoder (seeded with
-        ``seed``); None keeps the checkpoint's own head and ``id2label``.
+        ``seed``); None keeps the checkpoint's own head and ``id2label``, and
+        a checkpoint without a token-classification head is a ValueError
+        (:func:`check_own_head`).
     """
     import torch
     from transformers import AutoModelForTokenClassification
 
     config = load_config(name_or_dir)
-    if safetensors_only and Path(name_or_dir).is_dir():
+    if Path(name_or_dir).is_dir():
         check_model_folder(name_or_dir, "AutoModelForTokenClassification")
     tokenizer = load_fast_tokenizer(name_or_dir, config.model_type)
-    options: Dict[str, Any] = {"use_safetensors": True} if safetensors_only else {}
+    options: Dict[str, Any] = dict(SAFETENSORS_ONLY)
     if labels is not None:
         options.update(
             num_labels=len(labels),
@@ -127,6 +133,34 @@ def load_token_classifier(
         )
     if seed is not None:
         torch.manual_seed(seed)
-    with quiet_transformers():
-        model = AutoModelForTokenClassification.from_pretrained(str(name_or_dir), **options)
+    with quiet_transformers():  # the notes are checked below where they matter
+        model, info = AutoModelForTokenClassification.from_pretrained(
+            str(name_or_dir), output_loading_info=True, **options
+        )
+    if labels is None:
+        check_own_head(name_or_dir, config.architectures, info)
     return model.eval(), tokenizer
+
+
+def check_own_head(name_or_dir: PathLike, architectures: Optional[List[str]], info: Mapping[str, Any]) -> None:
+    """ValueError unless the checkpoint held the token-classification weights just loaded.
+
+    architectures: ``config.architectures`` (what saved the checkpoint);
+    info: ``from_pretrained(..., output_loading_info=True)``'s second value.
+    An encoder-only checkpoint misses the classifier, which transformers would
+    initialize at random; a sequence classifier has a classifier of the same
+    shape that classifies whole texts, not tokens.
+    """
+    missing = sorted(info.get("missing_keys", ()))
+    if missing:
+        raise ValueError(
+            f"{name_or_dir}: no token-classification head in the checkpoint (missing "
+            f"{', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}); it would be "
+            "initialized at random. Fine-tune the encoder first (e.g. the HF recipe), or use it as an encoder"
+        )
+    others = [name for name in architectures or () if not name.endswith(TOKEN_CLASSIFICATION_SUFFIX)]
+    if others:
+        raise ValueError(
+            f"{name_or_dir}: config.json says the checkpoint is {', '.join(others)}, not a "
+            f"*{TOKEN_CLASSIFICATION_SUFFIX} model; its head does not label tokens"
+        )

@@ -9,16 +9,19 @@ in the model's metadata (``metadata_props``), so the file is self-describing.
 
 Needs the ``onnx`` extra (``onnx``, ``onnxruntime``). Uses torch's TorchScript
 exporter (``dynamo=False``), which needs no ``onnxscript``. Models over 2 GB
-(the protobuf limit) are out of scope.
+(the protobuf limit) are out of scope. The graph is built and checked in memory;
+the file appears at the output path only once the parity check has passed.
 """
+import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import spacy
 
+from ..files import check_output, file_kind, write_file
 from .interop import InteropError, PathLike, load_hf_token_classifier
 from .records import OnnxSummary
 from .spacy_to_hf import spacy_to_hf
@@ -33,6 +36,8 @@ CHECK_TEXTS = (
     "The European Commission said on Thursday it disagreed with German advice .",
     "Rare Hendrix song draft sells .",
 )
+# An ONNX ModelProto starts with field 1 (ir_version, a varint): the byte 0x08.
+ONNX_FILE = file_kind("an ONNX model (.onnx) file", (".onnx",), (b"\x08",))
 TRACE_TEXTS = ("EU rejects German call to boycott British lamb .", "Germany won .")
 
 
@@ -86,11 +91,14 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     atol: float = DEFAULT_ATOL,
     check_texts: Optional[Sequence[str]] = None,
+    force: bool = False,
 ) -> OnnxSummary:
     """Export ``source`` to ``output_path`` and check ONNX Runtime against PyTorch.
 
     Raises ``ValueError`` when the largest logit difference on ``check_texts``
-    (real, unpadded positions) exceeds ``atol``; the file is removed then.
+    (real, unpadded positions) exceeds ``atol``; nothing is written then, and a
+    previous file at ``output_path`` stays as it was. An existing non-empty
+    ``output_path`` that is not an ONNX file is refused unless ``force``.
     Returns a summary with the inputs, labels, opset and the measured difference.
     """
     try:
@@ -104,14 +112,14 @@ def export_onnx(
 
     if opset < MIN_OPSET:
         raise ValueError(f"expected opset >= {MIN_OPSET}, got {opset}")
+    check_output(output_path, ONNX_FILE, inputs=[source], force=force)
     model, tokenizer = load_for_export(source, component)
     model = model.eval()
     names = _input_names(model, tokenizer)
     trace_inputs = _encode(tokenizer, TRACE_TEXTS, names)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch", 1: "sequence"}
+    graph = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # the legacy exporter's deprecation notice, and tracer notes on constants
         # that HF's mask code creates (they are constants; the graph is checked below)
@@ -120,7 +128,7 @@ def export_onnx(
         torch.onnx.export(
             _logits_only(model, names),
             tuple(torch.from_numpy(trace_inputs[name]) for name in names),
-            str(output_path),
+            graph,
             input_names=names,
             output_names=["logits"],
             dynamic_axes=axes,
@@ -128,7 +136,7 @@ def export_onnx(
             do_constant_folding=True,
             dynamo=False,
         )
-    onnx_model = onnx.load(str(output_path))
+    onnx_model = onnx.load_model_from_string(graph.getvalue())
     onnx.checker.check_model(onnx_model)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     onnx.helper.set_model_props(
@@ -136,15 +144,15 @@ def export_onnx(
         {"id2label": json.dumps(id2label), "inputs": json.dumps(names),
          "architecture": type(model).__name__},
     )
-    onnx.save(onnx_model, str(output_path))
+    data = onnx_model.SerializeToString()
     texts = list(check_texts) if check_texts is not None else list(CHECK_TEXTS)
-    diff = max_logit_difference(output_path, model, tokenizer, texts)
+    diff = max_logit_difference(data, model, tokenizer, texts)
     if not diff <= atol:
-        output_path.unlink()
         raise ValueError(
             f"ONNX Runtime logits differ from PyTorch by {diff:.3g} (expected <= {atol:g}); "
-            f"removed {output_path}"
+            f"did not write {output_path}"
         )
+    write_file(output_path, data, ONNX_FILE, inputs=[source], force=force)
     return OnnxSummary(
         output=str(output_path),
         inputs=names,
@@ -156,12 +164,16 @@ def export_onnx(
     )
 
 
-def max_logit_difference(onnx_path: PathLike, model, tokenizer, texts: Sequence[str]) -> float:
-    """Largest |ONNX Runtime - PyTorch| logit over the real (unpadded) positions of ``texts``."""
+def max_logit_difference(onnx_model: Union[PathLike, bytes], model, tokenizer, texts: Sequence[str]) -> float:
+    """Largest |ONNX Runtime - PyTorch| logit over the real (unpadded) positions of ``texts``.
+
+    onnx_model: an .onnx path or the serialized model's bytes.
+    """
     import onnxruntime
     import torch
 
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+    session = onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
     names = [node.name for node in session.get_inputs()]
     inputs = _encode(tokenizer, texts, names)
     (onnx_logits,) = session.run(["logits"], inputs)

@@ -7,7 +7,7 @@ with the pipeline's tokenizer (``export-hf`` on the command line). The HF
 model is also what :mod:`.onnx` exports. Checks and weight moves shared with
 the import live in :mod:`.interop`.
 """
-import shutil
+import json
 from pathlib import Path
 from typing import Any, List, Tuple, Union
 
@@ -15,6 +15,7 @@ import numpy
 import spacy
 from spacy.language import Language
 
+from ..files import OutputError, OutputKind, folder_output
 from ..util import hf_model, transformer_names
 from .interop import (
     DEFAULT_HEAD_DROPOUT,
@@ -28,6 +29,27 @@ from .records import ExportSummary
 
 HEAD_ARCHITECTURE = "spacy-bert-ner.TokenClassifier.v1"
 LISTENER_ARCHITECTURE = "spacy-bert-ner.FirstSubwordListener.v1"
+# What save_pretrained writes for a model and its tokenizer (any family): the
+# entries of an HF folder that export-hf (and the encoder command) own.
+HF_FOLDER_FILES = (
+    "config.json", "generation_config.json", "model.safetensors", "model-*-of-*.safetensors",
+    "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spm.model", "spiece.model",
+    "sentencepiece.bpe.model", "chat_template.jinja",
+)
+
+
+def _has_id2label(folder: Path) -> bool:
+    try:
+        return "id2label" in json.loads((folder / "config.json").read_text(encoding="utf8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+HF_EXPORT = OutputKind(
+    "an HF model folder (config.json with id2label)",
+    markers=("config.json",), patterns=HF_FOLDER_FILES, is_own=_has_id2label,
+)
 
 
 def check_exportable(nlp: Language, component: str = "token_classifier") -> str:
@@ -108,48 +130,47 @@ def _head_dropout_from_config(nlp: Language, component: str) -> float:
 
 
 def export_hf(
-    pipeline: Union[PathLike, Language], output_dir: PathLike, *, component: str = "token_classifier"
+    pipeline: Union[PathLike, Language], output_dir: PathLike, *, component: str = "token_classifier",
+    force: bool = False,
 ) -> ExportSummary:
     """:func:`spacy_to_hf` saved with ``save_pretrained`` (safetensors only) + tokenizer.
 
-    ``output_dir`` must be new, empty or an HF folder (which is replaced).
+    ``output_dir`` must be new, empty or an HF folder (whose HF files are
+    replaced; other files stay), or anything but the pipeline with ``force``.
     Returns a summary with the labels and ``notes``: where HF's behaviour will
     differ from the pipeline's (decoding other than "repair", which is HF's
     argmax + grouping; a ``layer_norm_eps`` lost by spacy-transformers).
     """
     if not isinstance(pipeline, Language) and not (Path(pipeline) / "config.cfg").is_file():
         raise InteropError(f"{pipeline}: expected a spaCy pipeline folder (with config.cfg)")
-    nlp = pipeline if isinstance(pipeline, Language) else spacy.load(pipeline)
-    model, tokenizer = spacy_to_hf(nlp, component)
     output_dir = Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "config.json").is_file():
-        raise InteropError(
-            f"{output_dir}: exists and is not an HF model folder; expected a new or empty folder "
-            "(an existing HF folder is replaced)"
-        )
-    _save_replacing(model, tokenizer, output_dir)
+    inputs = [] if isinstance(pipeline, Language) else [pipeline]
+    try:
+        with folder_output(output_dir, HF_EXPORT, inputs=inputs, force=force) as temp:
+            nlp = pipeline if isinstance(pipeline, Language) else spacy.load(pipeline)
+            model, tokenizer = spacy_to_hf(nlp, component)
+            _save_checked(model, tokenizer, temp)
+            written = sorted(p.name for p in temp.iterdir())
+    except OutputError as err:
+        raise InteropError(str(err)) from err
     decoding = nlp.get_pipe(component).cfg["decoding"]
     return ExportSummary(
         output_dir=str(output_dir),
         architecture=type(model).__name__,
         tags=list(model.config.id2label.values()),
-        files=sorted(p.name for p in output_dir.iterdir()),
+        files=written,
         decoding=decoding,
         notes=_export_notes(decoding, model.config),
     )
 
 
-def _save_replacing(model: Any, tokenizer: Any, output_dir: Path) -> None:
-    """``save_pretrained`` into a sibling temp folder, then swap it in for ``output_dir``."""
-    tmp_dir = output_dir.with_name(output_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    model.save_pretrained(str(tmp_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp_dir))
-    pickled = [p.name for pattern in PICKLED_WEIGHTS for p in tmp_dir.glob(pattern)]
+def _save_checked(model: Any, tokenizer: Any, folder: Path) -> None:
+    """``save_pretrained`` of model and tokenizer into ``folder``; refuses pickled weights."""
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+    pickled = [p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern)]
     if pickled:
         raise InteropError(f"save_pretrained wrote pickled files {pickled}; expected safetensors only")
-    shutil.rmtree(output_dir, ignore_errors=True)
-    tmp_dir.rename(output_dir)
 
 
 def _export_notes(decoding: str, config: Any) -> List[str]:
