@@ -2,6 +2,7 @@
 from pathlib import Path
 from typing import Dict
 
+import pytest
 import spacy
 from spacy.tokens import DocBin
 
@@ -34,3 +35,15 @@ def train_and_save(tiny_bert_dir: Path, head: str, path: Path, n_steps: int = 3)
 def train_heads(tiny_bert_dir: Path, root: Path) -> Dict[str, Path]:
     """One trained pipeline per head, under ``root``."""
     return {head: train_and_save(tiny_bert_dir, head, root / head) for head in HEADS}
+
+
+# Fixtures shared by the bench test modules (imported there under these names; pytest finds
+# them by their `name`, so the test arguments do not shadow the imports).
+@pytest.fixture(scope="module", name="docbin_path")
+def docbin_path_fixture(tmp_path_factory) -> Path:
+    return write_docbin(tmp_path_factory.mktemp("bench_data"))
+
+
+@pytest.fixture(scope="module", name="pipelines")
+def pipelines_fixture(tmp_path_factory, tiny_bert_dir) -> Dict[str, Path]:
+    return train_heads(tiny_bert_dir, tmp_path_factory.mktemp("bench_pipelines"))

@@ -97,3 +97,16 @@ def build_pipeline(
     )
     nlp.add_pipe(head, config=head_config)
     return nlp
+
+
+@pytest.fixture(scope="session")
+def initialized_pipeline_dir(tiny_bert_dir, tmp_path_factory) -> Path:
+    """transformer + token_classifier on the tiny BERT, initialized (untrained), saved once.
+
+    Read-only for the tests that share it: copy it before changing anything.
+    """
+    nlp = build_pipeline(tiny_bert_dir)
+    nlp.initialize(lambda: make_examples(nlp))
+    path = tmp_path_factory.mktemp("initialized") / "pipeline"
+    nlp.to_disk(path)
+    return path

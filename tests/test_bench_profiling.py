@@ -1,7 +1,5 @@
 """Profile: step timers around what nlp.pipe runs, and the encoder's forward calls inside."""
 import json
-from pathlib import Path
-from typing import Dict
 
 import pytest
 import spacy
@@ -12,18 +10,10 @@ from spacy_bert_ner.bench.profiling import ENCODER_STEP, TOKENIZER_STEP, profile
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.util import hf_model
 
-from .bench_helpers import train_heads, write_docbin
+from .bench_helpers import docbin_path_fixture, pipelines_fixture  # noqa: F401  (fixtures)
 from .conftest import TRAIN_SENTENCES
 
 
-@pytest.fixture(scope="module")
-def docbin_path(tmp_path_factory) -> Path:
-    return write_docbin(tmp_path_factory.mktemp("profile_data"))
-
-
-@pytest.fixture(scope="module")
-def pipelines(tmp_path_factory, tiny_bert_dir) -> Dict[str, Path]:
-    return train_heads(tiny_bert_dir, tmp_path_factory.mktemp("profile_pipelines"))
 
 
 def test_profile_steps_and_encoder_positions(pipelines, docbin_path):

@@ -18,7 +18,6 @@ from spacy_bert_ner.hf.hf_to_spacy import import_hf
 from spacy_bert_ner.hf.interop import InteropError
 from spacy_bert_ner.hf.onnx import load_for_export
 
-from .conftest import build_pipeline, make_examples
 
 IOB2 = {0: "O", 1: "B-PER", 2: "I-PER"}
 
@@ -43,12 +42,8 @@ def _hf_model(encoder_dir: Path, output_dir: Path, model_class: str, id2label) -
 
 
 @pytest.fixture(scope="module")
-def pipeline_dir(tiny_bert_dir, tmp_path_factory) -> Path:
-    nlp = build_pipeline(tiny_bert_dir)
-    nlp.initialize(lambda: make_examples(nlp))
-    output = tmp_path_factory.mktemp("pipeline") / "nlp"
-    nlp.to_disk(output)
-    return output
+def pipeline_dir(initialized_pipeline_dir) -> Path:
+    return initialized_pipeline_dir
 
 
 def test_import_refuses_an_encoder_without_a_head(tiny_bert_dir, tmp_path):

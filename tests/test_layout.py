@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import build_pipeline, make_examples
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spacy_bert_ner"
 PYPROJECT = PACKAGE.parent / "pyproject.toml"
@@ -20,12 +19,8 @@ COMMANDS = (
 
 
 @pytest.fixture(scope="module")
-def saved_pipeline(tiny_bert_dir, tmp_path_factory) -> Path:
-    nlp = build_pipeline(tiny_bert_dir)
-    nlp.initialize(lambda: make_examples(nlp))
-    path = tmp_path_factory.mktemp("layout") / "pipeline"
-    nlp.to_disk(path)
-    return path
+def saved_pipeline(initialized_pipeline_dir) -> Path:
+    return initialized_pipeline_dir
 
 
 def test_spacy_load_imports_only_the_core(saved_pipeline):

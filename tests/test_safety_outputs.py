@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.files import OutputError, OutputKind, check_output, folder_output, remove_dead_temps
 
-from .conftest import build_pipeline, make_examples
 from .corpus_samples import CONLL_IOB2
 
 CONLL = CONLL_IOB2  # two documents, four entity types
@@ -62,12 +61,8 @@ def kill_inside_write(target: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def pipeline_dir(tiny_bert_dir, tmp_path_factory) -> Path:
-    nlp = build_pipeline(tiny_bert_dir)
-    nlp.initialize(lambda: make_examples(nlp))
-    path = tmp_path_factory.mktemp("safety") / "pipeline"
-    nlp.to_disk(path)
-    return path
+def pipeline_dir(initialized_pipeline_dir) -> Path:
+    return initialized_pipeline_dir
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,7 @@
 """The speed benchmark end to end: every system on the same words, report, outputs, memory, CLI."""
 import json
 import statistics
-from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import pytest
 import spacy
@@ -19,20 +18,12 @@ from spacy_bert_ner.bench.timing import RATIO_PAIRS
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.util import hf_model
 
-from .bench_helpers import train_heads, write_docbin
+from .bench_helpers import docbin_path_fixture, pipelines_fixture  # noqa: F401  (fixtures)
 from .conftest import TRAIN_SENTENCES
 
 HARDWARE = {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 2, "gpu": None}
 
 
-@pytest.fixture(scope="module")
-def docbin_path(tmp_path_factory) -> Path:
-    return write_docbin(tmp_path_factory.mktemp("speed_data"))
-
-
-@pytest.fixture(scope="module")
-def pipelines(tmp_path_factory, tiny_bert_dir) -> Dict[str, Path]:
-    return train_heads(tiny_bert_dir, tmp_path_factory.mktemp("speed_pipelines"))
 
 
 @pytest.fixture(scope="module")

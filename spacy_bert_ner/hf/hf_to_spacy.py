@@ -98,7 +98,7 @@ def hf_to_spacy(
         config={
             "max_batch_items": 4096,
             "model": {
-                "@architectures": "spacy-transformers.TransformerModel.v3",
+                "@architectures": "spacy-bert-ner.TransformerModel.v1",  # v3 + sorted chunks + the wordpiece limit
                 "name": str(hf_dir),
                 "get_spans": {
                     "@span_getters": "spacy-transformers.strided_spans.v1",
