@@ -5,6 +5,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 TRANSFORMER_FACTORY = "transformer"
+TOKEN_CLASSIFIER_FACTORY = "token_classifier"
 
 
 def transformer_names(nlp: Language) -> List[str]:
@@ -36,3 +37,13 @@ def sentence_bounds(doc: Doc) -> List[Tuple[int, int]]:
     if doc.has_annotation("SENT_START"):
         return [(sent.start, sent.end) for sent in doc.sents if sent.end > sent.start]
     return [(0, len(doc))] if len(doc) else []
+
+
+def scores_key(nlp: Language) -> Optional[str]:
+    """The ``doc.spans`` key where a ``token_classifier`` stores entity confidences, if any."""
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == TOKEN_CLASSIFIER_FACTORY:
+            key = nlp.get_pipe(name).cfg.get("spans_key")
+            if key:
+                return key
+    return None

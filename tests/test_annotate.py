@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from spacy_bert_ner.annotate.inputs import InvalidInput, count_documents
 from spacy_bert_ner.annotate.local import threads_per_process
 from spacy_bert_ner.annotate.output import partial_path, rejected_path
-from spacy_bert_ner.annotate.records import doc_record, scores_key
+from spacy_bert_ner.annotate.records import doc_record
+from spacy_bert_ner.util import scores_key
 from spacy_bert_ner.annotate.run import AnnotateSettings, annotate_file
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.cli.annotate import parse_runtime_env

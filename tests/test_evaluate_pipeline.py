@@ -1,5 +1,6 @@
 """Evaluating a pipeline: spaCy-identical headline, seqeval on gold sentences, per-doc counts, CLI."""
 import json
+import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -334,3 +335,21 @@ def test_windows_cli(workspace, tmp_path):
     assert bad.exit_code == 1 and "8/9" in bad.output
     missing = CliRunner().invoke(app, ["windows", str(tmp_path / "none"), str(workspace["data"]), str(out), "--window", "8/8"])
     assert missing.exit_code == 1 and "pipeline folder" in missing.output
+
+
+@pytest.mark.parametrize("head", ["ner", "token_classifier"])
+def test_displacy_pages_for_both_heads(metrics, head, tmp_path):
+    """spacy evaluate renders only a factory named `ner`; ours renders either head, and the
+    token_classifier's entities with their confidence in span style."""
+    from spacy_bert_ner.evaluation.report import write_evaluation
+
+    paths = write_evaluation(metrics[head], tmp_path)
+    entities = paths["entities_html"].read_text(encoding="utf8")
+    assert "<mark" in entities and "Blackburn" in entities
+    if head == "token_classifier":
+        spans = paths["spans_html"].read_text(encoding="utf8")
+        assert re.search(r">\s*(PER|LOC|ORG|MISC) [01]\.\d\d\s*<", spans), "no entity labelled with its score"
+    else:
+        assert "spans_html" not in paths and not (tmp_path / "test_spans.html").exists()
+    written = json.loads(paths["metrics"].read_text())
+    assert "displacy" not in written and set(written["files"]) >= {"entities_html"}

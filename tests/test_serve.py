@@ -12,7 +12,8 @@ from spacy.language import Language
 from typer.testing import CliRunner
 
 import spacy_bert_ner.annotate
-from spacy_bert_ner.annotate.records import doc_record, scores_key
+from spacy_bert_ner.annotate.records import doc_record
+from spacy_bert_ner.util import scores_key
 from spacy_bert_ner.annotate.serve import ServeLimits, create_app
 from spacy_bert_ner.annotate.serve_bench import get_json, make_payloads, post_json, read_texts, run_load
 from spacy_bert_ner.annotate.serve_runner import running_server

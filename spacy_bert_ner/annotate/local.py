@@ -18,7 +18,8 @@ from spacy.language import Language
 
 from ..bench.env import usable_cores
 from .inputs import InputDoc
-from .records import doc_record, scores_key
+from ..util import scores_key
+from .records import doc_record
 
 ZONE_DOCS = 10_000
 

@@ -17,7 +17,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Type, Union
 
 from .inputs import InputDoc
 from .local import load_pipeline, set_torch_threads
-from .records import entity_records, make_record, scores_key
+from ..util import scores_key
+from .records import entity_records, make_record
 
 RAY_EXTRA_HINT = "--backend ray needs Ray: pip install 'spacy_bert_ner[cluster]' (or 'ray[data]')"
 CHUNK_DOCS = 50_000

@@ -7,10 +7,8 @@ confidence where the head gives one (``token_classifier``'s span group scores;
 """
 from typing import Any, Dict, List, Mapping, Optional, TypedDict
 
-from spacy.language import Language
 from spacy.tokens import Doc
 
-TOKEN_CLASSIFIER_FACTORY = "token_classifier"
 
 
 class EntityRecord(TypedDict):
@@ -21,14 +19,6 @@ class EntityRecord(TypedDict):
     score: Optional[float]
 
 
-def scores_key(nlp: Language) -> Optional[str]:
-    """The ``doc.spans`` key where a ``token_classifier`` stores entity confidences, if any."""
-    for name in nlp.pipe_names:
-        if nlp.get_pipe_meta(name).factory == TOKEN_CLASSIFIER_FACTORY:
-            key = nlp.get_pipe(name).cfg.get("spans_key")
-            if key:
-                return key
-    return None
 
 
 def entity_records(doc: Doc, spans_key: Optional[str] = None) -> List[EntityRecord]:

@@ -24,7 +24,8 @@ from spacy.language import Language
 
 from ..bench.env import package_versions, usable_cores
 from .local import set_torch_threads
-from .records import doc_record, scores_key
+from ..util import scores_key
+from .records import doc_record
 
 logger = logging.getLogger("spacy_bert_ner.serve")
 HEADS = ("token_classifier", "ner")  # factories whose labels are the entity types

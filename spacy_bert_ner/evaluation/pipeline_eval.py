@@ -21,7 +21,8 @@ from spacy.util import fix_random_seed
 
 from ..bench.env import dir_size_mb, hardware_info, peak_rss_mb
 from ..data.docbin import DOCBIN_FILE
-from ..util import find_transformer, hf_model
+from ..util import find_transformer, hf_model, scores_key
+from .displacy_pages import displacy_pages
 from .errors import error_breakdown
 from .metrics import (
     HEADLINE_DEFINITION,
@@ -287,8 +288,8 @@ def evaluate_pipeline(
     pipeline raises ValueError (:func:`read_gold`, :func:`check_gold_labels`);
     gold types the pipeline lacks beside ones it has go to ``warn``.
     Returns the metrics record written to ``{split}_metrics.json`` (with
-    ``"confusion"`` and ``"errors"`` in it, which ``report.write_evaluation``
-    writes to their own files).
+    ``"confusion"``, ``"errors"`` and the ``"displacy"`` pages in it, which
+    ``report.write_evaluation`` writes to their own files).
     """
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     fix_random_seed(0)  # as `spacy evaluate` does
@@ -337,4 +338,5 @@ def evaluate_pipeline(
         "data": {"path": str(data_path), **quality["data"], "doc_fingerprints": quality["doc_fingerprints"]},
         "confusion": quality["confusion"],
         "errors": quality["errors"],
+        "displacy": displacy_pages((eg.predicted for eg in scorer.examples), spans_key=scores_key(nlp)),
     }

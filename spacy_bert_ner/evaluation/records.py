@@ -87,6 +87,7 @@ class MetricsRecord(TypedDict, total=False):
     data: Dict[str, Any]
     confusion: Dict[str, Any]
     errors: Dict[str, Any]
+    displacy: Dict[str, str]
     files: Dict[str, str]
 
 

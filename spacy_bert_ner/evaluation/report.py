@@ -28,6 +28,8 @@ def evaluation_paths(output_dir: PathLike, split: str) -> Dict[str, Path]:
         "confusion_png": output_dir / f"{split}_confusion.png",
         "errors_json": output_dir / f"{split}_errors.json",
         "errors_md": output_dir / f"{split}_errors.md",
+        "entities_html": output_dir / f"{split}_entities.html",
+        "spans_html": output_dir / f"{split}_spans.html",
     }
 
 
@@ -49,13 +51,19 @@ def write_evaluation(metrics: Mapping[str, Any], output_dir: PathLike) -> Dict[s
     """
     split, name = metrics["split"], metrics["name"]
     paths = evaluation_paths(output_dir, split)
-    body = {k: v for k, v in metrics.items() if k not in ("confusion", "errors")}
+    pages = metrics.get("displacy", {})
+    for page in ("entities", "spans"):  # only a head with entity confidences has the span page
+        if page not in pages:
+            del paths[f"{page}_html"]
+    body = {k: v for k, v in metrics.items() if k not in ("confusion", "errors", "displacy")}
     body["files"] = {kind: path.name for kind, path in paths.items() if kind != "metrics"}
     write_json_atomic(paths["metrics"], body)
     write_json_atomic(paths["confusion_json"], {"name": name, "split": split, "rows": "gold", **metrics["confusion"]})
     plot_confusion(metrics["confusion"], paths["confusion_png"], title=f"{name}: token-level IOB2 confusion ({split})")
     write_json_atomic(paths["errors_json"], {"name": name, "split": split, **metrics["errors"]})
     _write_text(paths["errors_md"], errors_markdown(metrics["errors"], name=name, split=split))
+    for page, html in pages.items():
+        _write_text(paths[f"{page}_html"], html)
     return paths
 
 
