@@ -1,6 +1,9 @@
 """Small lookups on a pipeline and its docs that the core and the tools share (one home each)."""
-from typing import Any, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, List, Optional, Tuple, Union
 
+import spacy
+import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -46,4 +49,34 @@ def scores_key(nlp: Language) -> Optional[str]:
             key = nlp.get_pipe(name).cfg.get("spans_key")
             if key:
                 return key
+    return None
+
+
+def load_pipeline(path: Union[str, Path], **kwargs: Any) -> Language:
+    """``spacy.load(path, **kwargs)``; when it fails on a damaged file, the error names that file.
+
+    spacy-transformers' ``Transformer.from_disk`` reports a cut or corrupt
+    weights file as a bare "Unpack failed"; here every component's ``model``
+    file is then checked (msgpack) and the first unreadable one is named.
+    """
+    try:
+        return spacy.load(path, **kwargs)
+    except Exception as err:  # noqa: BLE001 - re-raised, with the damaged file named where one is found
+        damaged = _unreadable_model_file(Path(path))
+        if damaged is None:
+            raise
+        raise ValueError(
+            f"{damaged[0]}: cannot be read ({damaged[1]}); the pipeline's weights are damaged or cut "
+            "short: copy or train the pipeline again"
+        ) from err
+
+
+def _unreadable_model_file(pipeline_dir: Path) -> Optional[Tuple[Path, str]]:
+    if not pipeline_dir.is_dir():
+        return None
+    for model_file in sorted(pipeline_dir.glob("*/model")):
+        try:
+            srsly.msgpack_loads(model_file.read_bytes())
+        except Exception as err:  # noqa: BLE001 - any failure to parse means the file is damaged
+            return model_file, f"{type(err).__name__}: {err}"
     return None

@@ -105,3 +105,15 @@ def test_every_model_load_asks_for_safetensors(tiny_bert_dir, monkeypatch):
     package = Path(loader.__file__).parents[1]
     callers = [p for p in package.rglob("*.py") if ".from_pretrained(str(" in p.read_text() and p != Path(loader.__file__)]
     assert callers == [], "load models through spacy_bert_ner.hf.loader (use_safetensors=True)"
+
+
+def test_cut_transformer_weights_name_the_file(pipeline_dir, tmp_path):
+    """spacy-transformers says only "Unpack failed"; load_pipeline names the damaged file."""
+    from spacy_bert_ner.util import load_pipeline
+
+    damaged = Path(shutil.copytree(pipeline_dir, tmp_path / "nlp"))
+    weights = damaged / "transformer" / "model"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"transformer/model: cannot be read"):
+        load_pipeline(damaged)
+    assert load_pipeline(pipeline_dir).pipe_names == ["transformer", "token_classifier"]

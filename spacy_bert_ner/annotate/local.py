@@ -13,11 +13,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Union
 
-import spacy
 from spacy.language import Language
 
 from ..bench.env import usable_cores
 from .inputs import InputDoc
+from ..util import load_pipeline as load_pipeline_dir
 from ..util import scores_key
 from .records import doc_record
 
@@ -37,7 +37,7 @@ def set_torch_threads(threads: int) -> None:
 
 def load_pipeline(pipeline: Union[str, Path, Language]) -> Language:
     """A pipeline folder or package name (``spacy.load``), or an ``nlp`` already loaded."""
-    return pipeline if isinstance(pipeline, Language) else spacy.load(pipeline)
+    return pipeline if isinstance(pipeline, Language) else load_pipeline_dir(pipeline)
 
 
 def annotate_local(

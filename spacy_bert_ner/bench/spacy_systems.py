@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -20,7 +19,7 @@ from ..evaluation.metrics import HEADLINE_DEFINITION, example_counts, prf_from_c
 from ..evaluation.windows import window_label
 from ..sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
 from ..sorted_batches import DEFAULT_CHUNK_SIZE
-from ..util import find_transformer, hf_model, transformer_names
+from ..util import find_transformer, hf_model, load_pipeline, transformer_names
 from .data import BenchData
 from .records import EncoderSummary, Quality, Quantization, SystemInfo, encoder_shape
 from .timing import System
@@ -142,7 +141,7 @@ def spacy_system(
     pipeline_dir = Path(pipeline_dir)
     if not pipeline_dir.exists():
         raise FileNotFoundError(f"{pipeline_dir}: expected a trained spaCy pipeline folder")
-    nlp = spacy.load(pipeline_dir, config=sorted_batches_override(pipeline_dir, chunk_size))
+    nlp = load_pipeline(pipeline_dir, config=sorted_batches_override(pipeline_dir, chunk_size))
     quantization = quantize_transformer(nlp) if int8 else None
     size = batch_size or nlp.batch_size
     texts = data.texts

@@ -5,6 +5,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
+from ..util import load_pipeline
 from .app import app
 
 SERVE_EXTRA = "pip install 'spacy_bert_ner[serve]'"
@@ -47,7 +48,7 @@ def serve_cmd(
         limits.check()
         if gpu_id >= 0:
             spacy.require_gpu(gpu_id)
-        nlp = spacy.load(pipeline_dir)
+        nlp = load_pipeline(pipeline_dir)
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
     application = serve.create_app(nlp, limits, threads=threads, batch_size=batch_size, gpu_id=gpu_id)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
-import spacy
 
 from ..files import check_output, file_kind, write_file
+from ..util import load_pipeline
 from .interop import InteropError, PathLike, load_hf_token_classifier
 from .records import OnnxSummary
 from .spacy_to_hf import spacy_to_hf
@@ -60,7 +60,7 @@ def load_for_export(source: PathLike, component: str = "token_classifier") -> Tu
     """``(model, tokenizer)`` from a spaCy pipeline folder (config.cfg) or an HF folder (config.json)."""
     source = Path(source)
     if (source / "config.cfg").is_file():
-        return spacy_to_hf(spacy.load(source), component)
+        return spacy_to_hf(load_pipeline(source), component)
     if (source / "config.json").is_file():
         return load_hf_token_classifier(source)
     raise InteropError(
