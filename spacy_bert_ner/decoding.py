@@ -31,6 +31,9 @@ SCORE_FLOOR = -1e6
 MISSING_TIE_BREAK = {OUTSIDE: 2e-10, INSIDE: 1e-10, BEGIN: -1e-6}
 
 Decoding = Literal["viterbi", "repair"]
+# How an entity's confidence comes from its tokens' chosen-label probabilities.
+Confidence = Literal["min", "mean"]
+CONFIDENCES = ("min", "mean")
 
 
 # ---------------------------------------------------------------------------
@@ -294,21 +297,35 @@ def token_confidences(probs: numpy.ndarray, path: numpy.ndarray) -> numpy.ndarra
 
 
 def span_confidences(
-    probs: numpy.ndarray, path: numpy.ndarray, labels: Sequence[str]
+    probs: numpy.ndarray, path: numpy.ndarray, labels: Sequence[str], confidence: Confidence = "min"
 ) -> List[Tuple[int, int, str, float]]:
     """``(start, end, type, confidence)`` per entity of the path.
 
-    The confidence is the MINIMUM over the entity's tokens of the chosen label's
-    probability: an entity is only as sure as its least sure token (a mean
-    would let a long confident tail hide a doubtful boundary). The path's tags
-    are :func:`bio_repair`-ed, so plain argmax paths are accepted too.
+    The confidence aggregates the chosen label's probability over the entity's
+    tokens (:func:`entity_confidence`). The path's tags are :func:`bio_repair`-ed,
+    so plain argmax paths are accepted too.
     """
     confidences = token_confidences(probs, path)
     tags = bio_repair([labels[i] for i in _host(path).reshape(-1)])
     return [
-        (start, end, label, float(confidences[start:end].min()))
+        (start, end, label, entity_confidence(confidences[start:end], confidence))
         for start, end, label in tags_to_spans(tags)
     ]
+
+
+def entity_confidence(token_probs: numpy.ndarray, confidence: Confidence = "min") -> float:
+    """One entity's confidence from its tokens' chosen-label probabilities.
+
+    "min" (the default): an entity is only as sure as its least sure token, so a
+    long confident tail cannot hide a doubtful boundary. "mean": the average, as
+    HF's ``aggregation_strategy="simple"`` scores an entity. A token without a
+    wordpiece has probability 0 in both.
+    """
+    if confidence == "min":
+        return float(numpy.min(token_probs))
+    if confidence == "mean":
+        return float(numpy.mean(token_probs))
+    raise ValueError(f"confidence: expected one of {', '.join(CONFIDENCES)}, got {confidence!r}")
 
 
 # ---------------------------------------------------------------------------

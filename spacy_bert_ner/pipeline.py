@@ -26,11 +26,20 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 from thinc.types import Floats2d
 
-from .decoding import Decoding, decode_scores, empty_prediction, transition_constraints
+from .decoding import (
+    CONFIDENCES,
+    Confidence,
+    Decoding,
+    decode_scores,
+    empty_prediction,
+    entity_confidence,
+    transition_constraints,
+)
 from .losses import MISSING, crf_loss, gold_iob2_indices, masked_cross_entropy
 from .tags import make_iob2_labels, tags_to_spans
 
 ClassWeighting = Literal["none", "balanced", "sqrt_balanced"]
+CONFIG_SETTINGS = ("decoding", "spans_key")  # prediction settings in cfg that the config decides
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -57,6 +66,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
     default_config={
         "model": DEFAULT_MODEL,
         "decoding": "viterbi",
+        "confidence": "min",
         "class_weighting": "none",
         "spans_key": "token_classifier",
         "scorer": {"@scorers": "spacy-bert-ner.token_classifier_scorer.v1"},
@@ -73,6 +83,7 @@ def make_token_classifier(
     name: str,
     model: Model[List[Doc], List[Floats2d]],
     decoding: Decoding,
+    confidence: Confidence,
     class_weighting: ClassWeighting,
     spans_key: Optional[str],
     scorer: Optional[Callable],
@@ -83,6 +94,7 @@ def make_token_classifier(
         model,
         name,
         decoding=decoding,
+        confidence=confidence,
         class_weighting=class_weighting,
         spans_key=spans_key,
         scorer=scorer,
@@ -104,8 +116,12 @@ class TokenClassifier(TrainablePipe):
 
     Predictions: ``doc.ents`` (every token's IOB set, "O" outside entities)
     and, when ``spans_key`` is set, ``doc.spans[spans_key]`` holding the same
-    entities with ``attrs["scores"]``: per entity the lowest probability any
-    of its tokens' chosen labels has (a conservative confidence).
+    entities with ``attrs["scores"]``: per entity its tokens' chosen-label
+    probabilities aggregated as ``confidence`` says, "min" (the lowest, a
+    conservative confidence; the default) or "mean" (HF's "simple" aggregation).
+    ``confidence`` is a setting of the config only, not of the saved ``cfg``, so
+    a load-time override (``config={"components.NAME.confidence": "mean"}``)
+    takes effect and pipelines saved before the setting existed load as "min".
     """
 
     def __init__(
@@ -115,10 +131,14 @@ class TokenClassifier(TrainablePipe):
         name: str = "token_classifier",
         *,
         decoding: Decoding = "viterbi",
+        confidence: Confidence = "min",
         class_weighting: ClassWeighting = "none",
         spans_key: Optional[str] = "token_classifier",
         scorer: Optional[Callable] = token_classifier_score,
     ) -> None:
+        if confidence not in CONFIDENCES:
+            raise ValueError(f"confidence: expected one of {', '.join(CONFIDENCES)}, got {confidence!r}")
+        self.confidence = confidence
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -239,7 +259,7 @@ class TokenClassifier(TrainablePipe):
             scores = []
             for start, end, label in tags_to_spans(tags):
                 ents.append(Span(doc, start, end, label=label))
-                scores.append(float(confidences[start:end].min()))
+                scores.append(entity_confidence(confidences[start:end], self.confidence))
             doc.set_ents(ents, default="outside")
             if spans_key:
                 doc.spans[spans_key] = SpanGroup(
@@ -255,22 +275,35 @@ class TokenClassifier(TrainablePipe):
         error (labels edited in ``cfg``, or files from two pipelines).
         """
         path = Path(path)
+        settings = self._config_settings()
         deserialize = {
             "cfg": _naming_file(lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}), "settings"),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
             "model": _naming_file(lambda p: self.model.from_bytes(p.read_bytes()), "weights"),
         }
         util.from_disk(path, deserialize, exclude)
+        self.cfg.update(settings)
         self._constraints = None
         self._check_labels_fit_weights(f"{path / 'cfg'}", f"{path / 'model'}")
         return self
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "TokenClassifier":
         """``TrainablePipe.from_bytes``, with the same label check as :meth:`from_disk`."""
+        settings = self._config_settings()
         super().from_bytes(bytes_data, exclude=exclude)
+        self.cfg.update(settings)
         self._constraints = None
         self._check_labels_fit_weights(f"{self.name} cfg", f"{self.name} model")
         return self
+
+    def _config_settings(self) -> Dict[str, Any]:
+        """The prediction settings the config gave, which the saved ``cfg`` must not override.
+
+        ``cfg`` is saved with them too, so without this a load-time override
+        (``spacy.load(path, config={"components.NAME.decoding": "repair"})``)
+        was silently replaced by the saved value.
+        """
+        return {key: self.cfg[key] for key in CONFIG_SETTINGS}
 
     def _check_labels_fit_weights(self, cfg_source: str, model_source: str) -> None:
         try:

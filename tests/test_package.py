@@ -8,7 +8,9 @@ own; a `.pth` file lets it see this environment's installed packages (spaCy,
 torch, spacy_bert_ner...), so `pip install --no-index` of the wheel must find
 every requirement the package declares already satisfied, and `spacy.load` in
 that venv's interpreter must find the `token_classifier` factory through entry
-points alone (no `--code`, no import).
+points alone (no `--code`, no import). The meta comes from `package-meta`
+(`--meta-path`, as project.yml's `package` does): the installed `nlp.meta`
+carries its name, version, description, license, sources and test figures.
 """
 import json
 import subprocess
@@ -19,6 +21,8 @@ from typing import Dict, List
 
 import pytest
 import spacy
+
+from spacy_bert_ner.evaluation.records import METRICS_SCHEMA
 
 from .conftest import SENTENCE_WINDOWS, TRAIN_SENTENCES, build_pipeline, make_examples
 
@@ -49,8 +53,19 @@ def trained_dir(tiny_bert_dir, tmp_path_factory) -> Path:
 def test_spacy_package_wheel_installs_and_loads_in_a_fresh_venv(trained_dir, tmp_path):
     packages = tmp_path / "packages"
     packages.mkdir()
+    metrics = tmp_path / "test_metrics.json"
+    metrics.write_text(json.dumps({
+        "schema": METRICS_SCHEMA, "split": "test", "data": {"path": "corpus/x/test.spacy", "n_docs": 3},
+        "headline": {"precision": 0.5, "recall": 0.25, "f1": 0.3333},
+        "seqeval": {"default": {"precision": 0.5, "recall": 0.3, "f1": 0.375},
+                    "strict": {"precision": 0.4, "recall": 0.2, "f1": 0.2667}},
+    }))
+    meta_path = tmp_path / "meta.json"
+    run([sys.executable, "-m", "spacy_bert_ner", "package-meta", str(trained_dir), str(meta_path),
+         "--metrics", str(metrics), "--name", PACKAGE_NAME, "--version", VERSION, "--license", "mit",
+         "--dataset", "conll2003", "--base-model", "sentence-transformers/all-MiniLM-L6-v2"])
     run([sys.executable, "-m", "spacy", "package", str(trained_dir), str(packages),
-         "--name", PACKAGE_NAME, "--version", VERSION, "--build", "none"])
+         "--name", PACKAGE_NAME, "--version", VERSION, "--meta-path", str(meta_path), "--build", "none"])
     package_dir = packages / f"en_{PACKAGE_NAME}-{VERSION}"
     meta = json.loads((package_dir / "meta.json").read_text())
     requirements: Dict[str, str] = {}
@@ -81,13 +96,20 @@ def test_spacy_package_wheel_installs_and_loads_in_a_fresh_venv(trained_dir, tmp
         f"nlp = spacy.load({'en_' + PACKAGE_NAME!r})\n"
         f"import en_{PACKAGE_NAME} as package\n"
         "docs = nlp.pipe(json.loads(sys.argv[1]))\n"
-        "print(json.dumps({'file': package.__file__, 'pipes': nlp.pipe_names,\n"
+        "print(json.dumps({'file': package.__file__, 'pipes': nlp.pipe_names, 'meta': nlp.meta,\n"
         "    'ents': [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]}))\n"
     )
     result = run([str(python), "-c", code, json.dumps(texts)], cwd=tmp_path)
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["file"].startswith(venv_site)
     assert loaded["pipes"] == ["transformer", "token_classifier"]
+    installed = loaded["meta"]
+    assert (installed["name"], installed["version"], installed["license"]) == (PACKAGE_NAME, VERSION, "mit")
+    assert "token_classifier" in installed["description"] and "CoNLL-2003" in installed["description"]
+    assert [source["name"] for source in installed["sources"]] == ["CoNLL-2003", "sentence-transformers/all-MiniLM-L6-v2"]
+    assert installed["performance"]["ents_f"] == pytest.approx(0.3333)
+    assert installed["performance"]["seqeval_strict_f"] == pytest.approx(0.2667)
+    assert "ents_p" in installed["performance"] and "test split" in installed["notes"]
     nlp = spacy.load(trained_dir)
     expected = [[[e.start, e.end, e.label_] for e in doc.ents] for doc in nlp.pipe(texts)]
     assert loaded["ents"] == expected

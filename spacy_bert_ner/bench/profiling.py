@@ -26,6 +26,7 @@ from .data import load_docs
 from .env import HardwareInfo, hardware_info
 from .records import EncoderSummary
 from .spacy_systems import batching_label, sorted_batches_override, transformer_summary
+from .timing import Progress, silent
 
 ENCODER_STEP = "encoder forward (HF model)"
 TOKENIZER_STEP = "spaCy tokenizer (make_doc)"
@@ -218,22 +219,29 @@ def pyinstrument_text(nlp: Language, texts: Sequence[str], batch_size: int, inte
 def profile_pipeline(
     pipeline_dir: Union[str, Path], data_path: Union[str, Path], max_words: int = 2000,
     batch_size: Optional[int] = None, with_pyinstrument: bool = True, chunk_size: Optional[int] = None,
+    progress: Progress = silent,
 ) -> Profile:
     """Step timings (after one warm-up batch) of the pipeline on the first ``max_words`` gold words.
 
     chunk_size: run the transformer in length-sorted chunks of N windows, as the
     speed benchmark does (None: as the pipeline was saved).
+    progress: gets a line before each pass (warm-up, timed, pyinstrument), never inside one.
     """
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     overrides = sorted_batches_override(pipeline_dir, chunk_size) if chunk_size is not None else {}
+    progress(f"profile: loading {pipeline_dir}")
     nlp = spacy.load(pipeline_dir, config=overrides)
     docs = load_docs(data_path, max_words=max_words, vocab=nlp.vocab)
     if not docs:
         raise ValueError(f"{data_path}: no documents to profile")
     texts = [doc.text for doc in docs]
     batch_size = batch_size or nlp.batch_size
+    progress("profile: warm-up")
     list(nlp.pipe(texts[:1]))  # warm-up: lazy initialisations, first allocations
+    progress(f"profile: timed pass 1/1 over {len(docs)} docs")
     timings = time_steps(nlp, texts, batch_size)
+    if with_pyinstrument:
+        progress(f"profile: timed pass done in {timings['seconds']:.1f} s; pyinstrument pass (where installed)")
     words = sum(len(doc) for doc in docs)
     return {
         "pipeline": str(pipeline_dir), "data": str(data_path), "docs": len(docs), "words": words,

@@ -42,7 +42,7 @@ from .hf_systems import HEAD_SEED
 from .records import DEFINITIONS, RSS_DEFINITIONS, SCHEMA, ModelPaths, SpeedReport, SystemResult
 from .rss import rss_entry
 from .spec import BenchmarkSpec, build_system, counting_tokenizer
-from .timing import System, measure_interleaved, speed_ratios, summarize_seconds
+from .timing import Progress, System, measure_interleaved, silent, speed_ratios, summarize_seconds
 from .training_speed import training_section
 
 PathLike = Union[str, Path]
@@ -56,11 +56,13 @@ def run_benchmark(
     hf_recipe: Optional[PathLike] = None,
     clock: Callable[[], float] = time.perf_counter,
     command: Optional[str] = None,
+    progress: Progress = silent,
 ) -> SpeedReport:
     """Measure every system of ``spec`` on the same documents, interleaved; return the report.
 
     train_times: ``{system: train_time.json}`` (written by ``bench.train_time.train_timed``).
     hf_recipe: the JSON ``hf.recipe.run_recipe`` wrote; both feed the ``training`` section.
+    progress: gets a line per system and per pass, between the timed passes.
     """
     import torch
 
@@ -74,21 +76,28 @@ def run_benchmark(
     systems: List[System] = []
     rss_in_process: Dict[str, float] = {}
     schedule: List[str] = []
-    for name in spec.system_names():
+    names = spec.system_names()
+    for number, name in enumerate(names, 1):
+        progress(f"benchmark: {name} loading (system {number}/{len(names)}), {data.n_words:,} words")
         system = build_system(name, spec, data, cache)
         systems.append(system)
         if spec.rss == "process":  # warm up right away, to read the peak after this system
             schedule.append(f"warm-up:{name}")
+            progress(f"benchmark: {name} warm-up")
             system.warm_up()
             rss_in_process[name] = peak_rss_mb()
     tokenizer = counting_tokenizer(systems)
     data.n_wordpieces = count_wordpieces(tokenizer, data.sentences) if tokenizer is not None else 0
-    timings = measure_interleaved(systems, spec.repeats, clock=clock, warm_up=spec.rss != "process")
+    timings = measure_interleaved(
+        systems, spec.repeats, clock=clock, warm_up=spec.rss != "process", progress=progress
+    )
     schedule += timings.schedule
     threads = torch.get_num_threads()
 
     results: Dict[str, SystemResult] = {}
     for system in systems:
+        if system.score:
+            progress(f"benchmark: {system.name} scoring its predictions")
         entry: SystemResult = {
             **summarize_seconds(timings.seconds[system.name], data.n_words, data.n_wordpieces),
             **system.info,
@@ -99,6 +108,8 @@ def run_benchmark(
     del timings, systems, cache
     gc.collect()
     for name, entry in results.items():
+        if spec.rss == "subprocess":
+            progress(f"benchmark: {name} peak RSS in a fresh process")
         entry["rss"] = rss_entry(name, spec, rss_in_process)
         entry["peak_rss_mb"] = entry["rss"].get("peak_rss_mb") if entry["rss"] else None
 

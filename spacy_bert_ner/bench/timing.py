@@ -14,6 +14,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .records import PassSummary, Quality, SystemInfo
 
+Progress = Callable[[str], None]  # takes one progress line; called only between timed passes
+
+
+def silent(text: str) -> None:
+    """The default :data:`Progress`: say nothing."""
+
+
 # (numerator, denominator) of the words/s ratios reported when both systems ran.
 RATIO_PAIRS: Tuple[Tuple[str, str], ...] = (
     ("token_classifier", "hf_pipeline"),
@@ -56,12 +63,14 @@ def measure_interleaved(
     *,
     clock: Callable[[], float] = time.perf_counter,
     warm_up: bool = True,
+    progress: Progress = silent,
 ) -> Timings:
     """Warm every system up, then time ``repeats`` passes of each, interleaved.
 
     Order: warm-ups in system order, then pass 1 of every system in order,
     pass 2 of every system, ... ``schedule`` records it (``"warm-up:NAME"``,
-    ``"NAME#k"``). ``outputs`` holds each system's last pass.
+    ``"NAME#k"``). ``outputs`` holds each system's last pass. ``progress`` gets a
+    line per warm-up and per pass, after the clock stopped (never inside a pass).
     """
     if repeats < 1:
         raise ValueError(f"repeats: expected >= 1, got {repeats}")
@@ -72,6 +81,7 @@ def measure_interleaved(
     if warm_up:
         for system in systems:
             schedule.append(f"warm-up:{system.name}")
+            progress(f"benchmark: {system.name} warm-up")
             system.warm_up()
     seconds: Dict[str, List[float]] = {name: [] for name in names}
     outputs: Dict[str, Any] = {}
@@ -88,6 +98,7 @@ def measure_interleaved(
                 started = clock()
                 outputs[system.name] = system.run()
                 seconds[system.name].append(clock() - started)
+                progress(f"benchmark: {system.name} pass {repeat}/{repeats}: {seconds[system.name][-1]:.2f} s")
     finally:
         gc.unfreeze()
     return Timings(seconds=seconds, outputs=outputs, schedule=schedule)

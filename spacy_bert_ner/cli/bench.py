@@ -12,6 +12,7 @@ from ..bench.speed import run_benchmark
 from ..files import check_report_output
 from .app import app
 from .options import parse_pair
+from .progress import QUIET_HELP, progress_printer
 
 PROFILE_FILES = ("profile.json", "profile.md", "profile_calls.txt")  # what write_profile writes
 
@@ -35,6 +36,7 @@ def benchmark_cmd(
     rss: str = typer.Option("subprocess", help="Peak RSS: subprocess (per system, fresh process), process (this process so far) or none"),
     train_time: List[str] = typer.Option([], "--train-time", help="NAME=PATH of a train_time.json; repeat per system"),
     hf_recipe: Optional[Path] = typer.Option(None, "--hf-recipe", help="The HF recipe's JSON (train seconds and epochs)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Inference speed of the pipelines, HF's pipeline and the bare encoder on the same words."""
     try:
@@ -49,7 +51,7 @@ def benchmark_cmd(
             bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
         )
         result = run_benchmark(
-            spec, train_times=train_times, hf_recipe=hf_recipe,
+            spec, train_times=train_times, hf_recipe=hf_recipe, progress=progress_printer(quiet),
         )
     except (OSError, ValueError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
@@ -67,12 +69,14 @@ def profile_cmd(
     batch_size: Optional[int] = typer.Option(None, help="nlp.pipe batch size in docs (default: the pipeline's)"),
     pyinstrument: bool = typer.Option(True, "--pyinstrument/--no-pyinstrument", help="Also save pyinstrument's call tree of one nlp.pipe pass, where installed"),
     chunk_size: Optional[int] = typer.Option(None, help="Run the transformer in length-sorted chunks of N windows, as benchmark does (default: as saved; 0: padded)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Where inference time goes: a timer around each step nlp.pipe runs, and the encoder inside."""
     try:
         check_report_output(output_dir, PROFILE_FILES, [pipeline_dir, data_path])
         result = profile_pipeline(pipeline_dir, data_path, max_words=max_words, batch_size=batch_size,
-                                  with_pyinstrument=pyinstrument, chunk_size=chunk_size)
+                                  with_pyinstrument=pyinstrument, chunk_size=chunk_size,
+                                  progress=progress_printer(quiet))
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
     paths = write_profile(result, output_dir)

@@ -9,6 +9,7 @@ from wasabi import msg
 from ..files import check_not_input, check_report_output
 from .app import app
 from .options import parse_pair
+from .progress import QUIET_HELP, progress_printer
 
 
 @app.command("evaluate")
@@ -23,6 +24,7 @@ def evaluate_cmd(
     n_resamples: int = typer.Option(1000, help="Bootstrap resamples for the F1 CI"),
     train_time: Optional[Path] = typer.Option(None, help='JSON {"seconds": ...} (default: train_time.json beside PIPELINE_DIR)'),
     encoder: Optional[str] = typer.Option(None, help="Encoder name to report (default: from the pipeline config)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
     from ..evaluation.pipeline_eval import evaluate_pipeline
@@ -34,6 +36,7 @@ def evaluate_cmd(
         metrics = evaluate_pipeline(
             pipeline_dir, data_path, name=name, split=split, gpu_id=gpu_id, n_examples=n_examples,
             n_resamples=n_resamples, train_time_path=train_time, encoder_label=encoder, warn=msg.warn,
+            progress=progress_printer(quiet),
         )
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
@@ -54,6 +57,7 @@ def windows_cmd(
     data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy), normally dev"),
     output_path: Path = typer.Argument(..., help="JSON file for the scores"),
     window: List[str] = typer.Option(..., help="Inference windows: WINDOW/STRIDE (strided, e.g. 160/128) or sentences:WINDOW (whole sentences packed into <= WINDOW tokens, no overlap); repeat"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Score a pipeline on DATA under several inference windows (choose them on dev)."""
     from ..files import write_json_atomic
@@ -61,7 +65,8 @@ def windows_cmd(
 
     try:
         check_not_input(output_path, [pipeline_dir, data_path])
-        result = score_windows(pipeline_dir, data_path, [parse_window(value) for value in window])
+        result = score_windows(pipeline_dir, data_path, [parse_window(value) for value in window],
+                               progress=progress_printer(quiet))
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
     write_json_atomic(output_path, result)

@@ -2,6 +2,7 @@
 import shlex
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -10,6 +11,7 @@ from ..files import check_not_input
 from ..hf.recipe import RecipeConfig
 from ..hf.records import RecipeResult
 from .app import app
+from .package import AUTHOR, BASE_MODEL, DATASET, DESCRIPTION, LICENSE, NAME, URL, VERSION, fact_options
 
 RECIPE_DEFAULTS = RecipeConfig()
 
@@ -46,20 +48,27 @@ def export_hf_cmd(
     pipeline_dir: Path = typer.Argument(..., help="Trained spaCy pipeline with a token_classifier"),
     output_dir: Path = typer.Argument(..., help="Where to write the HF folder (an existing HF folder's model files are replaced)"),
     component: str = typer.Option("token_classifier", help="Name of the head component"),
-    force: bool = typer.Option(False, "--force", help='Write into an existing folder that is not an HF model folder (only the model files are replaced)'),
+    metrics: Optional[Path] = typer.Option(None, help="Evaluation JSON ({split}_metrics.json of `evaluate`): its figures go to the model card's model-index"),
+    name: Optional[str] = NAME, version: Optional[str] = VERSION, license: Optional[str] = LICENSE,
+    dataset: List[str] = DATASET, base_model: Optional[str] = BASE_MODEL, description: Optional[str] = DESCRIPTION,
+    author: Optional[str] = AUTHOR, url: Optional[str] = URL,
+    force: bool = typer.Option(False, "--force", help='Write into an existing folder that is not an HF model folder, or over a README.md that is not our model card (only the model files and README.md are replaced)'),
 ) -> None:
-    """Write a token_classifier pipeline as an HF AutoModelForTokenClassification folder."""
+    """Write a token_classifier pipeline as an HF AutoModelForTokenClassification folder with a model card (README.md)."""
     from ..hf.interop import InteropError
     from ..hf.spacy_to_hf import export_hf
 
+    card = fact_options(name, version, license, dataset, base_model, description, author, url)
     try:
-        summary = export_hf(pipeline_dir, output_dir, component=component, force=force)
+        summary = export_hf(pipeline_dir, output_dir, component=component, card=card, metrics=metrics, force=force)
     except InteropError as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote {summary['architecture']} to {summary['output_dir']}")
     msg.text(f"labels: {', '.join(summary['tags'])}; files: {', '.join(summary['files'])}")
     for note in summary["notes"]:
         msg.warn(note)
+    if metrics is None:
+        msg.warn("no --metrics given: the model card (README.md) carries no scores and no model-index")
 
 
 @app.command("export-onnx")

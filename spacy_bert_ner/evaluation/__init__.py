@@ -7,5 +7,7 @@
 - ``aggregate``: loading metrics folders (one per seed) and averaging them, for compare and summary
 - ``comparison`` / ``summary``: building ``comparison.json`` / ``summary.json``
 - ``markdown`` / ``charts``: rendering; ``report``: writing every output file
+- ``calibration``: expected calibration error and reliability table of entity confidences
+- ``displacy_pages``: displaCy pages of the predictions, for either head
 - ``records``: typed records of the JSON files; ``windows``: choosing inference windows on dev
 """

@@ -20,8 +20,10 @@ from spacy.training import Corpus, Example
 from spacy.util import fix_random_seed
 
 from ..bench.env import dir_size_mb, hardware_info, peak_rss_mb
+from ..bench.timing import Progress, silent
 from ..data.docbin import DOCBIN_FILE
-from ..util import find_transformer, hf_model, scores_key
+from ..util import TOKEN_CLASSIFIER_FACTORY, find_transformer, hf_model, scores_key
+from .calibration import Calibration, calibration, scored_entities
 from .displacy_pages import displacy_pages
 from .errors import error_breakdown
 from .metrics import (
@@ -274,6 +276,8 @@ def evaluate_pipeline(
     train_time_path: Optional[PathLike] = None,
     encoder_label: Optional[str] = None,
     warn: Callable[[str], None] = _warn,
+    overrides: Optional[Dict[str, Any]] = None,
+    progress: Progress = silent,
 ) -> MetricsRecord:
     """Load a pipeline, score it on a DocBin like ``spacy evaluate``, measure it.
 
@@ -287,6 +291,9 @@ def evaluate_pipeline(
     Data that is not a DocBin, has no documents or no entity type of the
     pipeline raises ValueError (:func:`read_gold`, :func:`check_gold_labels`);
     gold types the pipeline lacks beside ones it has go to ``warn``.
+    ``overrides``: config overrides at load time (``spacy.load(config=)``), e.g.
+    ``{"components.token_classifier.confidence": "mean"}``. ``progress`` gets a
+    line before and after each phase, never inside the timed pass.
     Returns the metrics record written to ``{split}_metrics.json`` (with
     ``"confusion"``, ``"errors"`` and the ``"displacy"`` pages in it, which
     ``report.write_evaluation`` writes to their own files).
@@ -295,13 +302,16 @@ def evaluate_pipeline(
     fix_random_seed(0)  # as `spacy evaluate` does
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(pipeline_dir)
+    progress(f"evaluate: {name}: loading {pipeline_dir}")
+    nlp = spacy.load(pipeline_dir, config=overrides or {})
     examples = read_gold(nlp, data_path)
     check_gold_labels(nlp, examples, warn)
     scorer = CapturingScorer(nlp)
+    progress(f"evaluate: {name}: pass 1/1 over {len(examples)} docs of {data_path}")
     started = time.perf_counter()
     spacy_scores = nlp.evaluate(examples, scorer=scorer)  # type: ignore[arg-type]
     seconds = (scorer.done_at or time.perf_counter()) - started
+    progress(f"evaluate: {name}: pass 1/1 done in {seconds:.2f} s; scoring (seqeval, bootstrap, errors)")
     quality = score_examples(scorer.examples, n_examples=n_examples, n_resamples=n_resamples)
     n_words = quality["data"]["n_words"]
     train_time = read_train_time(
@@ -339,4 +349,22 @@ def evaluate_pipeline(
         "confusion": quality["confusion"],
         "errors": quality["errors"],
         "displacy": displacy_pages((eg.predicted for eg in scorer.examples), spans_key=scores_key(nlp)),
+        **calibration_entry(nlp, scorer.examples),
     }
+
+
+def calibration_entry(nlp: Any, examples: Sequence[Example]) -> Dict[str, Calibration]:
+    """``{"calibration": ...}`` of the head's entity confidences, or {} for a head without them.
+
+    The confidences are the ones of this pass, aggregated as the head is set
+    (``confidence = "min"`` or ``"mean"``); the other aggregation needs a run with
+    that setting overridden at load time (``evaluate_pipeline(..., overrides=)``).
+    """
+    key = scores_key(nlp)
+    if key is None:
+        return {}
+    aggregation = next(
+        (getattr(nlp.get_pipe(name), "confidence", None) for name in nlp.pipe_names
+         if nlp.get_pipe_meta(name).factory == TOKEN_CLASSIFIER_FACTORY), None,
+    )
+    return {"calibration": calibration(*scored_entities(examples, key), aggregation=aggregation)}

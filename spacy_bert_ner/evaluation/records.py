@@ -1,13 +1,15 @@
 """Typed records of what the evaluation tools write as JSON.
 
 One TypedDict per file shape: the metrics of one evaluation
-(``{split}_metrics.json``), the training time read beside a pipeline
+(``{split}_metrics.json``, its ``calibration`` typed in ``calibration.py``), the training time read beside a pipeline
 (``train_time.json``), the comparison (``comparison.json``) and the summary
 (``summary.json``), plus the pieces they share. They are plain dicts at run
 time, so files written before these types existed read the same; the keys and
 the schema names are frozen.
 """
 from typing import Any, Dict, List, Optional, TypedDict
+
+from .calibration import Calibration
 
 METRICS_SCHEMA = "spacy_bert_ner.metrics.v1"
 COMPARISON_SCHEMA = "spacy_bert_ner.comparison.v1"
@@ -88,6 +90,7 @@ class MetricsRecord(TypedDict, total=False):
     confusion: Dict[str, Any]
     errors: Dict[str, Any]
     displacy: Dict[str, str]
+    calibration: Calibration  # only for a head that scores its entities (token_classifier)
     files: Dict[str, str]
 
 

@@ -17,6 +17,7 @@ from spacy.training import Corpus
 from spacy.util import load_config
 
 from ..bench.env import hardware_info
+from ..bench.timing import Progress, silent
 from ..sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
 from ..span_getters import SENTENCE_GETTER
 from ..util import TRANSFORMER_FACTORY
@@ -86,24 +87,30 @@ def window_override(component: str, window: int, stride: Optional[int]) -> Dict[
 
 def score_windows(
     pipeline_dir: Union[str, Path], data_path: Union[str, Path], windows: Sequence[Tuple[int, Optional[int]]],
+    progress: Progress = silent,
 ) -> Dict[str, Any]:
     """F1 (``spacy evaluate``'s counting) and seconds of one pass per inference window.
 
     The data is read as ``spacy evaluate`` reads it; each setting loads the
     pipeline afresh with :func:`window_override` and times ``nlp.evaluate``.
+    ``progress`` gets a line before and after each setting's pass (never inside it).
     """
     pipeline_dir, data_path = require_inputs(pipeline_dir, data_path)
     components = saved_transformer_names(pipeline_dir)
     if not components:
         raise ValueError(f"{pipeline_dir}: the pipeline has no transformer component")
     settings = []
-    for window, stride in windows:
+    for number, (window, stride) in enumerate(windows, 1):
         overrides: Dict[str, Any] = {}
         for component in components:
             overrides.update(window_override(component, window, stride))
+        getter = span_getter_config(window, stride)
+        label = f"windows: {window_label(getter)} (setting {number}/{len(windows)})"
+        progress(f"{label}: loading the pipeline and running one pass")
         nlp = spacy.load(pipeline_dir, config=overrides)
-        getter = span_getter_config(window, stride)["@span_getters"]
-        settings.append({"window": window, "stride": stride, "getter": getter, **_score_once(nlp, data_path)})
+        scores = _score_once(nlp, data_path)
+        progress(f"{label}: F1 {100 * scores['f1']:.2f}, {scores['seconds']:.1f} s")
+        settings.append({"window": window, "stride": stride, "getter": getter["@span_getters"], **scores})
     return {
         "pipeline": str(pipeline_dir), "data": str(data_path), "components": components,
         "settings": settings, "hardware": hardware_info(),

@@ -9,7 +9,7 @@ the import live in :mod:`.interop`.
 """
 import json
 from pathlib import Path
-from typing import Any, List, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy
 import spacy
@@ -25,6 +25,8 @@ from .interop import (
     copy_encoder_weights,
 )
 from .loader import PICKLED_WEIGHTS, quiet_transformers
+from .model_card import CARD_NAME, is_own_card, render_card
+from .model_facts import FactOptions, gather_facts, read_metrics
 from .records import ExportSummary
 
 HEAD_ARCHITECTURE = "spacy-bert-ner.TokenClassifier.v1"
@@ -48,7 +50,7 @@ def _has_id2label(folder: Path) -> bool:
 
 HF_EXPORT = OutputKind(
     "an HF model folder (config.json with id2label)",
-    markers=("config.json",), patterns=HF_FOLDER_FILES, is_own=_has_id2label,
+    markers=("config.json",), patterns=(*HF_FOLDER_FILES, CARD_NAME), is_own=_has_id2label,
 )
 
 
@@ -131,12 +133,16 @@ def _head_dropout_from_config(nlp: Language, component: str) -> float:
 
 def export_hf(
     pipeline: Union[PathLike, Language], output_dir: PathLike, *, component: str = "token_classifier",
-    force: bool = False,
+    card: FactOptions = FactOptions(), metrics: Optional[PathLike] = None, force: bool = False,
 ) -> ExportSummary:
-    """:func:`spacy_to_hf` saved with ``save_pretrained`` (safetensors only) + tokenizer.
+    """:func:`spacy_to_hf` saved with ``save_pretrained`` (safetensors only) + tokenizer + model card.
 
-    ``output_dir`` must be new, empty or an HF folder (whose HF files are
-    replaced; other files stay), or anything but the pipeline with ``force``.
+    The card (``README.md``, :mod:`.model_card`) takes its facts from the
+    pipeline, the ``card`` options and the evaluation JSON ``metrics`` (its
+    test figures go to ``model-index``; without it the card has no scores).
+    ``output_dir`` must be new, empty or an HF folder (whose HF files and
+    card are replaced; other files stay), or anything but the pipeline with
+    ``force``; a ``README.md`` there that is not a card of ours also needs ``force``.
     Returns a summary with the labels and ``notes``: where HF's behaviour will
     differ from the pipeline's (decoding other than "repair", which is HF's
     argmax + grouping; a ``layer_norm_eps`` lost by spacy-transformers).
@@ -145,11 +151,19 @@ def export_hf(
         raise InteropError(f"{pipeline}: expected a spaCy pipeline folder (with config.cfg)")
     output_dir = Path(output_dir)
     inputs = [] if isinstance(pipeline, Language) else [pipeline]
+    readme = output_dir / CARD_NAME
+    if readme.exists() and not force and not is_own_card(readme):
+        raise InteropError(
+            f"{readme}: exists and is not a model card written by export-hf; move it, or pass --force to replace it"
+        )
+    figures = read_metrics(metrics) if metrics is not None else None
     try:
-        with folder_output(output_dir, HF_EXPORT, inputs=inputs, force=force) as temp:
+        with folder_output(output_dir, HF_EXPORT, inputs=[*inputs, metrics], force=force) as temp:
             nlp = pipeline if isinstance(pipeline, Language) else spacy.load(pipeline)
             model, tokenizer = spacy_to_hf(nlp, component)
             _save_checked(model, tokenizer, temp)
+            facts = gather_facts(nlp, card, component=component, metrics=figures)
+            (temp / CARD_NAME).write_text(render_card(facts), encoding="utf8")
             written = sorted(p.name for p in temp.iterdir())
     except OutputError as err:
         raise InteropError(str(err)) from err
