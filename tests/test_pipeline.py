@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 import numpy
 import pytest
 import spacy
+from spacy.util import fix_random_seed
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from thinc.api import NumpyOps
@@ -27,6 +28,7 @@ SAVED_V1 = Path(__file__).parent / "data" / "v1_pipeline_c4ac7ad"
 
 
 def train(nlp: Language, n_steps: int = 2, learn_rate: float = 0.001) -> List[float]:
+    fix_random_seed(0)  # the same initial weights whatever ran before
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = learn_rate
