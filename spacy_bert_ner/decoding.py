@@ -12,11 +12,13 @@ arrays are accepted and copied to the host first: Viterbi and forward-backward
 loop over time, which is faster on the CPU for sentence-sized inputs anyway
 (thinc has no CRF or Viterbi layer to run them on the device instead).
 """
-from typing import Any, List, Literal, Optional, Sequence, Tuple
+from typing import Any, Literal, Optional, Sequence, Tuple
 
 import numpy
 
-from .tags import BEGIN, INSIDE, OUTSIDE, bio_repair, split_tag, tags_to_spans
+from .confidences import token_confidences
+from .tags import BEGIN, INSIDE, OUTSIDE, bio_repair, split_tag
+from .util import to_host
 
 # Emissions and transition scores are clipped below at this value before
 # decoding, so a ``-inf`` log-probability (a probability that underflowed to 0)
@@ -32,8 +34,6 @@ MISSING_TIE_BREAK = {OUTSIDE: 2e-10, INSIDE: 1e-10, BEGIN: -1e-6}
 
 Decoding = Literal["viterbi", "repair"]
 # How an entity's confidence comes from its tokens' chosen-label probabilities.
-Confidence = Literal["min", "mean"]
-CONFIDENCES = ("min", "mean")
 
 
 # ---------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def constrained_viterbi(
     """
     start_allowed, allowed = transition_constraints(labels)
     n_labels = len(labels)
-    trans = numpy.zeros((n_labels, n_labels)) if transitions is None else _host(transitions)
+    trans = numpy.zeros((n_labels, n_labels)) if transitions is None else to_host(transitions)
     zeros = numpy.zeros((n_labels,))
     prefixes = [split_tag(label)[0] for label in labels]
     tie_break = numpy.asarray([MISSING_TIE_BREAK[prefix] for prefix in prefixes])
@@ -108,14 +108,14 @@ def crf_viterbi(
     missing: optional bool[n_tokens] rows whose emission is treated as zero.
     Returns int64[n_tokens] label indices.
     """
-    n_labels = _host(transitions).shape[0]
+    n_labels = to_host(transitions).shape[0]
     if allowed is None:
         allowed = numpy.ones((n_labels, n_labels), dtype=bool)
     if start_allowed is None:
         start_allowed = numpy.ones((n_labels,), dtype=bool)
     path, _ = _decode(
-        emissions, _host(transitions), _host(start), _host(end),
-        _host(start_allowed).astype(bool), _host(allowed).astype(bool), missing,
+        emissions, to_host(transitions), to_host(start), to_host(end),
+        to_host(start_allowed).astype(bool), to_host(allowed).astype(bool), missing,
     )
     return path
 
@@ -150,7 +150,7 @@ def _emissions(
     scores: Any, missing: Optional[Any], n_labels: int
 ) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """float64 emissions with missing rows zeroed, and the bool[n_tokens] missing mask."""
-    emissions = _host(scores).astype("float64")
+    emissions = to_host(scores).astype("float64")
     if emissions.ndim != 2 or emissions.shape[1] != n_labels:
         raise ValueError(
             f"expected scores of shape (n_tokens, {n_labels}), got {emissions.shape}"
@@ -159,7 +159,7 @@ def _emissions(
         raise ValueError("scores contain NaN")
     if missing is None:
         return emissions, numpy.zeros((emissions.shape[0],), dtype=bool)
-    mask = _host(missing).astype(bool).reshape(-1)
+    mask = to_host(missing).astype(bool).reshape(-1)
     if mask.shape[0] != emissions.shape[0]:
         raise ValueError(f"expected missing of shape ({emissions.shape[0]},), got {mask.shape}")
     emissions[mask] = 0.0
@@ -209,13 +209,6 @@ def _path_score(emissions, transitions, start, end, path: numpy.ndarray) -> floa
 
 def _floor(array: numpy.ndarray) -> numpy.ndarray:
     return numpy.maximum(numpy.asarray(array, dtype="float64"), SCORE_FLOOR)
-
-
-def _host(array: Any) -> numpy.ndarray:
-    """numpy view of a numpy/CuPy array (or anything array-like)."""
-    if type(array).__module__.split(".")[0] == "cupy":
-        return array.get()
-    return numpy.asarray(array)
 
 
 # ---------------------------------------------------------------------------
@@ -283,52 +276,6 @@ def _is_valid_path(path: numpy.ndarray, start_allowed: numpy.ndarray, allowed: n
 
 
 # ---------------------------------------------------------------------------
-# Confidences
-# ---------------------------------------------------------------------------
-def token_confidences(probs: numpy.ndarray, path: numpy.ndarray) -> numpy.ndarray:
-    """Probability of the chosen label per token: float[n_tokens]."""
-    probs = _host(probs)
-    path = _host(path).astype("int64").reshape(-1)
-    if probs.ndim != 2 or probs.shape[0] != path.shape[0]:
-        raise ValueError(
-            f"expected probs of shape ({path.shape[0]}, n_labels), got {probs.shape}"
-        )
-    return probs[numpy.arange(path.shape[0]), path]
-
-
-def span_confidences(
-    probs: numpy.ndarray, path: numpy.ndarray, labels: Sequence[str], confidence: Confidence = "min"
-) -> List[Tuple[int, int, str, float]]:
-    """``(start, end, type, confidence)`` per entity of the path.
-
-    The confidence aggregates the chosen label's probability over the entity's
-    tokens (:func:`entity_confidence`). The path's tags are :func:`bio_repair`-ed,
-    so plain argmax paths are accepted too.
-    """
-    confidences = token_confidences(probs, path)
-    tags = bio_repair([labels[i] for i in _host(path).reshape(-1)])
-    return [
-        (start, end, label, entity_confidence(confidences[start:end], confidence))
-        for start, end, label in tags_to_spans(tags)
-    ]
-
-
-def entity_confidence(token_probs: numpy.ndarray, confidence: Confidence = "min") -> float:
-    """One entity's confidence from its tokens' chosen-label probabilities.
-
-    "min" (the default): an entity is only as sure as its least sure token, so a
-    long confident tail cannot hide a doubtful boundary. "mean": the average, as
-    HF's ``aggregation_strategy="simple"`` scores an entity. A token without a
-    wordpiece has probability 0 in both.
-    """
-    if confidence == "min":
-        return float(numpy.min(token_probs))
-    if confidence == "mean":
-        return float(numpy.mean(token_probs))
-    raise ValueError(f"confidence: expected one of {', '.join(CONFIDENCES)}, got {confidence!r}")
-
-
-# ---------------------------------------------------------------------------
 # Linear-chain CRF (one sequence)
 # ---------------------------------------------------------------------------
 def crf_log_likelihood_grad(
@@ -350,9 +297,9 @@ def crf_log_likelihood_grad(
     is expected counts (marginals) minus observed counts, float64, shaped like
     its parameter. ``n == 0`` gives 0.0 and zero gradients.
     """
-    em = _host(emissions).astype("float64")
-    trans = _host(transitions).astype("float64")
-    start_s, end_s = _host(start).astype("float64"), _host(end).astype("float64")
+    em = to_host(emissions).astype("float64")
+    trans = to_host(transitions).astype("float64")
+    start_s, end_s = to_host(start).astype("float64"), to_host(end).astype("float64")
     gold = _check_gold(gold, em, trans)
     n, n_labels = em.shape
     d_trans = numpy.zeros_like(trans)
@@ -376,7 +323,7 @@ def crf_log_likelihood_grad(
 
 
 def _check_gold(gold: Any, em: numpy.ndarray, trans: numpy.ndarray) -> numpy.ndarray:
-    gold = _host(gold).reshape(-1)
+    gold = to_host(gold).reshape(-1)
     n_labels = trans.shape[0]
     if em.ndim != 2 or em.shape != (gold.shape[0], n_labels):
         raise ValueError(

@@ -26,15 +26,8 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, set_dropout_rate
 from thinc.types import Floats2d
 
-from .decoding import (
-    CONFIDENCES,
-    Confidence,
-    Decoding,
-    decode_scores,
-    empty_prediction,
-    entity_confidence,
-    transition_constraints,
-)
+from .confidences import CONFIDENCES, Confidence, entity_confidence
+from .decoding import Decoding, decode_scores, empty_prediction, transition_constraints
 from .losses import MISSING, crf_loss, gold_iob2_indices, masked_cross_entropy
 from .tags import make_iob2_labels, tags_to_spans
 

@@ -2,6 +2,7 @@
 from pathlib import Path
 from typing import Any, List, Optional, Tuple, Union
 
+import numpy
 import spacy
 import srsly
 from spacy.language import Language
@@ -9,6 +10,13 @@ from spacy.tokens import Doc
 
 TRANSFORMER_FACTORY = "transformer"
 TOKEN_CLASSIFIER_FACTORY = "token_classifier"
+
+
+def to_host(array: Any) -> numpy.ndarray:
+    """numpy view of a numpy/CuPy array (or anything array-like)."""
+    if type(array).__module__.split(".")[0] == "cupy":
+        return array.get()
+    return numpy.asarray(array)
 
 
 def transformer_names(nlp: Language) -> List[str]:

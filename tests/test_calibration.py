@@ -8,7 +8,7 @@ import spacy
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 
-from spacy_bert_ner.decoding import entity_confidence, span_confidences
+from spacy_bert_ner.confidences import entity_confidence, span_confidences
 from spacy_bert_ner.evaluation.calibration import calibration, scored_entities
 from spacy_bert_ner.evaluation.pipeline_eval import calibration_entry, evaluate_pipeline
 from spacy_bert_ner.pipeline import TokenClassifier

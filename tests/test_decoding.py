@@ -8,10 +8,9 @@ from spacy_bert_ner.decoding import (
     constrained_viterbi,
     crf_log_likelihood_grad,
     crf_viterbi,
-    span_confidences,
-    token_confidences,
     transition_constraints,
 )
+from spacy_bert_ner.confidences import span_confidences, token_confidences
 from spacy_bert_ner.tags import bio_repair, is_valid_iob2, make_iob2_labels
 
 LABELS = make_iob2_labels(["PER", "LOC", "ORG", "MISC"])
