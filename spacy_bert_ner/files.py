@@ -84,6 +84,9 @@ def file_kind(description: str, suffixes: Sequence[str], magic: Sequence[bytes])
     return OutputKind(description, folder=False, is_own=is_own)
 
 
+JSON_FILE = file_kind("a JSON file", (".json",), (b"{",))
+
+
 def _plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and Path(name).name == name
 

@@ -179,3 +179,37 @@ def test_evaluate_records_calibration_of_the_active_aggregation(pipelines, docbi
     assert by_default["headline"] == mean["headline"]  # the aggregation changes scores, not entities
     ner = evaluate_pipeline(pipelines["ner"], docbin_path, name="ner", n_resamples=10)
     assert "calibration" not in ner
+
+
+def test_calibration_command_reports_both_aggregations(saved, docbin_path, tmp_path):
+    """On the untrained (random-head) pipeline, which finds many entities."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["calibration", str(saved), str(docbin_path), str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "calibration.json").read_text())
+    assert report["default"] == "min" and list(report["calibration"]) == ["min", "mean"]
+    by_mode = report["calibration"]
+    assert by_mode["min"]["n_entities"] == by_mode["mean"]["n_entities"] > 0
+    # mean >= min for every entity, so the mean confidences are higher on average
+    def avg(mode):
+        bins = [b for b in by_mode[mode]["bins"] if b["count"]]
+        return sum(b["mean_confidence"] * b["count"] for b in bins) / sum(b["count"] for b in bins)
+    assert avg("mean") >= avg("min")
+    assert (out / "calibration.png").read_bytes()[:4] == b"\x89PNG"
+    assert "ECE" in result.output
+
+
+def test_calibration_command_refuses_a_pipeline_without_token_classifier(pipelines, docbin_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    result = CliRunner().invoke(app, ["calibration", str(pipelines["ner"]), str(docbin_path), str(tmp_path / "o")])
+    assert result.exit_code == 1 and "only its entities carry confidences" in result.output.replace("\n", " ")
+    assert not (tmp_path / "o").exists()

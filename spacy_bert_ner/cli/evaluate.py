@@ -25,6 +25,10 @@ def evaluate_cmd(
     train_time: Optional[Path] = typer.Option(None, help='JSON {"seconds": ...} (default: train_time.json beside PIPELINE_DIR)'),
     encoder: Optional[str] = typer.Option(None, help="Encoder name to report (default: from the pipeline config)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    gold_tags: bool = typer.Option(
+        False, "--gold-tags", help="Copy the data's gold POS (token.tag_) into each document before the pipeline "
+        "runs: for a head trained on gold POS (GMB's original setting); raw text has no gold tags",
+    ),
 ) -> None:
     """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
     from ..evaluation.pipeline_eval import evaluate_pipeline
@@ -36,13 +40,15 @@ def evaluate_cmd(
         metrics = evaluate_pipeline(
             pipeline_dir, data_path, name=name, split=split, gpu_id=gpu_id, n_examples=n_examples,
             n_resamples=n_resamples, train_time_path=train_time, encoder_label=encoder, warn=msg.warn,
-            progress=progress_printer(quiet),
+            progress=progress_printer(quiet), gold_tags=gold_tags,
         )
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
     paths = write_evaluation(metrics, output_dir)
     head, ci = metrics["headline"], metrics["headline"]["ci"]
     ci_text = f" (95% CI {100 * ci['low']:.2f}..{100 * ci['high']:.2f})" if ci else ""
+    if gold_tags:
+        msg.warn("gold POS: the documents carried the data's gold tags (--gold-tags), which raw text never has")
     msg.good(f"{name} on {split}: F1 {100 * head['f1']:.2f}{ci_text}, P {100 * head['precision']:.2f}, R {100 * head['recall']:.2f}")
     msg.text(
         f"seqeval default {100 * metrics['seqeval']['default']['f1']:.2f}, strict IOB2 "
@@ -151,3 +157,31 @@ def train_seconds_pair(value: str) -> Tuple[str, float]:
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"--train-seconds expects NAME=SECONDS with SECONDS >= 0 (e.g. ner=1234.5), got {value!r}")
     return name, seconds
+
+
+@app.command("calibration")
+def calibration_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Pipeline with a token_classifier"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin (.spacy), normally dev"),
+    output_dir: Path = typer.Argument(..., help="Folder for calibration.json and calibration.png"),
+    split: str = typer.Option("dev", help="Split name, for the report"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Expected calibration error and reliability diagram of entity confidences, "min" vs "mean"."""
+    from ..evaluation.calibration_report import FILES, calibration_report
+    from ..evaluation.charts import plot_reliability
+    from ..files import write_json_atomic
+
+    try:
+        check_report_output(output_dir, FILES, [pipeline_dir, data_path])
+        report = calibration_report(pipeline_dir, data_path, split=split, progress=progress_printer(quiet))
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(output_dir / FILES[0], report)
+        plot_reliability(report["calibration"], output_dir / FILES[1], title=f"Entity confidences on {split}")
+    except (OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    for name, result in report["calibration"].items():
+        default = " (default)" if name == report["default"] else ""
+        ece = "n/a" if result["ece"] is None else f"{100 * result['ece']:.2f}%"
+        msg.text(f"{name}{default}: ECE {ece} over {result['n_entities']} entities")
+    msg.good(f"Wrote {', '.join(FILES)} to {output_dir}")

@@ -97,7 +97,7 @@ def export_onnx_cmd(
 @app.command("hf-recipe")
 def hf_recipe_cmd(
     encoder: str = typer.Argument(..., help="Local HF model folder, or an offline alias such as all-MiniLM-L6-v2"),
-    conll_dir: Path = typer.Argument(..., help="Folder holding CoNLL-2003 train.txt, dev.txt and test.txt"),
+    conll_dir: Path = typer.Argument(..., help="Folder holding train, dev and test as CoNLL-2003 .txt files or DocBins (.spacy, e.g. corpus/gmb); .txt first"),
     output_json: Path = typer.Argument(..., help="Where to write the metrics JSON"),
     epochs: float = typer.Option(RECIPE_DEFAULTS.epochs, help="Training epochs"),
     learning_rate: float = typer.Option(RECIPE_DEFAULTS.learning_rate, help="Peak AdamW learning rate"),
@@ -112,7 +112,7 @@ def hf_recipe_cmd(
     device: str = typer.Option("auto", help="auto (GPU if available), cpu or cuda"),
     no_dev: bool = typer.Option(False, "--no-dev", help="Skip the dev evaluation"),
 ) -> None:
-    """Train and evaluate the HF Trainer recipe on CoNLL-2003 (sentence level, first-subword labels)."""
+    """Train and evaluate the HF Trainer recipe on CoNLL-2003 or DocBin splits (sentence level, first-subword labels)."""
     from ..hf.recipe import resolve_encoder_dir, run_recipe
 
     try:
@@ -125,14 +125,14 @@ def hf_recipe_cmd(
         )
     except ValueError as err:
         msg.fail(str(err), exits=1)
-    splits = {name: conll_dir / f"{name}.txt" for name in ("train", "dev", "test")}
+    splits = {name: split_file(conll_dir, name) for name in ("train", "dev", "test")}
     try:
         check_not_input(output_json, [encoder_dir, *splits.values()])
     except ValueError as err:
         msg.fail(str(err), exits=1)
     missing = [str(path) for name, path in splits.items() if not path.exists() and not (name == "dev" and no_dev)]
     if missing:
-        msg.fail(f"missing CoNLL file(s): {', '.join(missing)}", exits=1)
+        msg.fail(f"missing CoNLL file(s): {', '.join(missing)} (nor a DocBin NAME.spacy beside them)", exits=1)
     msg.info(f"HF Trainer recipe: encoder {encoder_dir}, data {conll_dir}")
     try:
         result = run_recipe(
@@ -144,6 +144,13 @@ def hf_recipe_cmd(
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote {output_json}")
     _print_recipe_scores(result)
+
+
+def split_file(folder: Path, name: str) -> Path:
+    """``folder/name.txt`` (CoNLL) if it exists, else ``folder/name.spacy`` if that does, else the .txt path."""
+    conll = folder / f"{name}.txt"
+    docbin = folder / f"{name}.spacy"
+    return docbin if not conll.exists() and docbin.exists() else conll
 
 
 def _print_recipe_scores(result: RecipeResult) -> None:
@@ -166,3 +173,30 @@ def _print_recipe_scores(result: RecipeResult) -> None:
         f"train {result['train_seconds']:,.0f} s for {result['config']['epochs']:g} epoch(s) on "
         f"{hardware['gpu'] or hardware['cpu']} ({hardware['torch_threads']} torch threads)"
     )
+
+
+@app.command("hf-parity")
+def hf_parity_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="spaCy pipeline with a token_classifier"),
+    hf_dir: Path = typer.Argument(..., help="Its export-hf folder"),
+    corpus: Path = typer.Argument(..., help="DocBin (.spacy) whose sentences both read, e.g. the test split"),
+    output_path: Path = typer.Argument(..., help="Output JSON: counts and the disagreements"),
+    component: str = typer.Option("token_classifier", help="Name of the head component"),
+    limit: int = typer.Option(0, help="Compare only the first N sentences (0: all)"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file that is not a JSON file"),
+) -> None:
+    """HF's pipeline (aggregation "first") on the export vs the spaCy pipeline (decoding "repair"), per sentence."""
+    import srsly
+
+    from ..files import JSON_FILE, write_file
+    from ..hf.parity import hf_parity, parity_lines
+
+    inputs = [pipeline_dir, hf_dir, corpus]
+    try:
+        report = hf_parity(pipeline_dir, hf_dir, corpus, component=component, limit=limit)
+        write_file(output_path, srsly.json_dumps(report, indent=2).encode("utf8"), JSON_FILE, inputs=inputs, force=force)
+    except (ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
+    for line in parity_lines(report):
+        msg.text(line)
+    msg.good(f"Wrote {output_path}")

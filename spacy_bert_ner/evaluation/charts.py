@@ -97,6 +97,33 @@ def plot_comparison(comparison: Mapping[str, Any], path: PathLike) -> Path:
 
 
 
+def plot_reliability(calibrations: Mapping[str, Mapping[str, Any]], path: PathLike, *, title: str) -> Path:
+    """Reliability diagram: precision against mean confidence per bin, one line per aggregation.
+
+    Marker area follows the bin's share of the entities; the diagonal is perfect calibration.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 5.0), dpi=150)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for name, result in calibrations.items():
+        bins = [b for b in result["bins"] if b["count"]]
+        total = max(1, sum(b["count"] for b in bins))
+        x = [b["mean_confidence"] for b in bins]
+        y = [b["precision"] for b in bins]
+        line = ax.plot(x, y, marker=None, label=f"{name}: ECE {100 * (result['ece'] or 0):.2f}%")[0]
+        ax.scatter(x, y, s=[600 * b["count"] / total + 8 for b in bins], color=line.get_color(), alpha=0.6)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean confidence in bin")
+    ax.set_ylabel("precision in bin (exact-match entities)")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return save_png(fig, Path(path))
+
+
 def save_png(fig: Any, path: Path) -> Path:
     """Render ``fig`` to PNG bytes and write them atomically to ``path``."""
     buffer = io.BytesIO()

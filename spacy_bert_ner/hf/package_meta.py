@@ -12,12 +12,11 @@ from typing import Any, Dict, List, Optional, TypedDict
 
 import srsly
 
-from ..files import file_kind, write_file
+from ..files import JSON_FILE, write_file
 from ..util import load_pipeline
 from .interop import InteropError, PathLike
 from .model_facts import FactOptions, ModelFacts, gather_facts, read_metrics, sources
 
-META_JSON = file_kind("a JSON file", (".json",), (b"{",))
 
 
 class PackageMeta(TypedDict, total=False):
@@ -75,7 +74,7 @@ def write_package_meta(
     meta = package_meta(facts)
     text = (srsly.json_dumps(dict(meta), indent=2) + "\n").encode("utf8")
     try:
-        write_file(output, text, META_JSON, inputs=[pipeline_dir, metrics], force=force)
+        write_file(output, text, JSON_FILE, inputs=[pipeline_dir, metrics], force=force)
     except ValueError as err:  # OutputError
         raise InteropError(str(err)) from err
     return meta
