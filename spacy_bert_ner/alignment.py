@@ -23,6 +23,9 @@ word with a bare ``▁`` piece that holds only the preceding space, e.g.
 to the *previous* token (or to none), so the word's first aligned piece is the
 one after it; HF's ``word_ids()`` gives the bare piece to the word. The fix
 moves such a token back onto the bare piece.
+
+:func:`select_token_pieces` lists all of a token's pieces in the window its
+first piece comes from, for the ``mean`` and ``first+last`` poolings.
 """
 from typing import Any, FrozenSet, List, Optional, Sequence, Tuple
 
@@ -178,6 +181,31 @@ def select_first_pieces(
     )
     strings = getattr(wordpieces, "strings", None)
     return _adopt_bare(pieces, cand_indices, padded_length, strings or [], bare_pieces)
+
+
+def select_token_pieces(
+    trf_data: Any, padded_length: int, first: Optional[numpy.ndarray] = None
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """``(tokens, indices)``: every piece of each token in the window its first piece comes from.
+
+    first: :func:`select_first_pieces` of the same doc (computed when None).
+    The pieces are the token's aligned pieces in that one window plus its
+    first piece (a bare word start it adopted is not aligned to it), sorted by
+    token, then index, without repeats. A token without a piece has no pair.
+    """
+    if first is None:
+        first = select_first_pieces(trf_data, padded_length)
+    lengths = _to_numpy(trf_data.align.lengths).astype("int64")
+    indices = _to_numpy(trf_data.align.dataXd).astype("int64").reshape(-1)
+    tokens = numpy.repeat(numpy.arange(lengths.shape[0]), lengths)
+    window = numpy.where(first >= 0, first // max(padded_length, 1), -1)
+    in_window = indices // max(padded_length, 1) == window[tokens]
+    has_piece = numpy.flatnonzero(first >= 0)
+    pair_tokens = numpy.concatenate((tokens[in_window], has_piece))
+    pair_indices = numpy.concatenate((indices[in_window], first[has_piece]))
+    stride = int(pair_indices.max()) + 1 if pair_indices.size else 1
+    keys = numpy.unique(pair_tokens * stride + pair_indices)
+    return keys // stride, keys % stride
 
 
 def hf_first_subword_labels(

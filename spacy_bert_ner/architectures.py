@@ -24,7 +24,7 @@ from thinc.api import (
 from spacy.ml.featureextractor import FeatureExtractor
 from thinc.types import Floats2d
 
-from .layers import concat_rows, crf_transitions, first_subword_pool, with_unaligned_mask
+from .layers import Pooling, concat_rows, crf_transitions, first_subword_pool, subword_pool, with_unaligned_mask
 
 Activation = Literal["tanh", "relu", "none"]
 
@@ -36,6 +36,23 @@ def build_first_subword_listener_v1(
     """Listen to a ``transformer`` component and read each token's first wordpiece."""
     listener = TransformerListener(upstream_name=upstream)
     model: Model = chain(listener, first_subword_pool(grad_factor=grad_factor))
+    model.set_ref("listener", listener)
+    return model
+
+
+@registry.architectures("spacy-bert-ner.SubwordPoolingListener.v1")
+def build_subword_pooling_listener_v1(
+    *, upstream: str = "*", grad_factor: float = 1.0, pooling: Pooling = "first"
+) -> Model[List[Doc], List[Floats2d]]:
+    """Listen to a ``transformer`` component and pool each token's wordpieces.
+
+    pooling: "first" (HF's rule, the same model as ``FirstSubwordListener.v1``;
+    the only one ``export-hf`` accepts), "mean", or "first+last" (the first
+    and last piece concatenated: twice the encoder's width, which the head's
+    first layer infers at initialization). See ``layers.subword_pool``.
+    """
+    listener = TransformerListener(upstream_name=upstream)
+    model: Model = chain(listener, subword_pool(grad_factor=grad_factor, pooling=pooling))
     model.set_ref("listener", listener)
     return model
 

@@ -1,5 +1,5 @@
 """Small Thinc layers used by the token-classification architectures."""
-from typing import Callable, List, Optional, Tuple, cast
+from typing import Callable, List, Literal, Optional, Tuple, cast
 
 import numpy
 from spacy.tokens import Doc
@@ -9,7 +9,10 @@ from thinc.api import Model
 from thinc.types import Floats2d, Ints1d
 from transformers.file_utils import ModelOutput
 
-from .alignment import select_first_pieces
+from .alignment import select_first_pieces, select_token_pieces
+
+Pooling = Literal["first", "mean", "first+last"]
+POOLINGS: Tuple[str, ...] = ("first", "mean", "first+last")
 
 
 @registry.layers("spacy-bert-ner.first_subword_pool.v1")
@@ -78,15 +81,103 @@ def _pool_forward(
             d_flat = ops.alloc2f(hidden.shape[0] * hidden.shape[1], hidden.shape[2])
             ops.scatter_add(d_flat, cast(Ints1d, src), d_output[rows])
             d_flat *= grad_factor
-            d_trf_datas.append(
-                TransformerData(
-                    model_output=ModelOutput(
-                        last_hidden_state=d_flat.reshape(hidden.shape).astype(hidden.dtype)
-                    ),
-                    wordpieces=trf_data.wordpieces,
-                    align=trf_data.align,
-                )
-            )
+            d_trf_datas.append(_hidden_gradient(trf_data, hidden, d_flat))
+        return d_trf_datas
+
+    return outputs, backprop
+
+
+def _hidden_gradient(trf_data: TransformerData, hidden, d_flat: Floats2d) -> TransformerData:
+    """``d_flat`` (one row per piece of the doc's windows) as the gradient of ``trf_data``."""
+    return TransformerData(
+        model_output=ModelOutput(last_hidden_state=d_flat.reshape(hidden.shape).astype(hidden.dtype)),
+        wordpieces=trf_data.wordpieces,
+        align=trf_data.align,
+    )
+
+
+@registry.layers("spacy-bert-ner.subword_pool.v1")
+def subword_pool(
+    grad_factor: float = 1.0, pooling: Pooling = "first"
+) -> Model[List[TransformerData], List[Floats2d]]:
+    """One vector per token from its wordpieces, as ``pooling`` says.
+
+    "first": :func:`first_subword_pool` itself (HF's rule). "mean": the average
+    of the token's pieces in the window its first piece is read from
+    (``alignment.select_token_pieces``). "first+last": the first and the last
+    of those pieces side by side, twice the encoder's width. Tokens without a
+    wordpiece get an all-zero row and gradients are scaled by ``grad_factor``,
+    as in :func:`first_subword_pool`.
+    """
+    if pooling == "first":
+        return first_subword_pool(grad_factor=grad_factor)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
+    return Model(
+        "subword_pool",
+        _pieces_forward,
+        attrs={"grad_factor": grad_factor, "pooling": pooling},
+        dims={"nO": None},
+    )
+
+
+def _pooling_slots(trf_data: TransformerData, padded_length: int, pooling: str) -> List[Tuple]:
+    """Per output block, ``(tokens, pieces, weights)``: block row ``t`` sums ``w * hidden[p]``."""
+    first = select_first_pieces(trf_data, padded_length)
+    tokens, pieces = select_token_pieces(trf_data, padded_length, first)
+    if pooling == "mean":
+        counts = numpy.bincount(tokens, minlength=first.shape[0])
+        return [(tokens, pieces, 1.0 / counts[tokens])]
+    has_piece = numpy.flatnonzero(first >= 0)
+    is_last = numpy.ones(tokens.shape[0], dtype=bool)
+    is_last[:-1] = tokens[1:] != tokens[:-1]
+    return [
+        (has_piece, first[has_piece], numpy.ones(has_piece.shape[0])),
+        (tokens[is_last], pieces[is_last], numpy.ones(int(is_last.sum()))),
+    ]
+
+
+def _pieces_forward(
+    model: Model, trf_datas: List[TransformerData], is_train: bool
+) -> Tuple[List[Floats2d], Callable]:
+    ops = model.ops
+    n_blocks = 2 if model.attrs["pooling"] == "first+last" else 1
+    outputs: List[Floats2d] = []
+    saved: List[Tuple] = []
+    for trf_data in trf_datas:
+        n_tokens = int(trf_data.align.lengths.shape[0])
+        hidden = _hidden_state(trf_data)
+        if hidden is None:
+            outputs.append(ops.alloc2f(n_tokens, model.get_dim("nO") if model.has_dim("nO") else 0))
+            saved.append((None, []))
+            continue
+        if not model.has_dim("nO"):
+            model.set_dim("nO", n_blocks * hidden.shape[-1])
+        flat = ops.reshape2f(hidden, -1, hidden.shape[-1])
+        slots = [
+            (ops.asarray1i(rows), ops.asarray1i(src), ops.asarray1f(weights.astype("float32"))[:, None])
+            for rows, src, weights in _pooling_slots(trf_data, hidden.shape[1], model.attrs["pooling"])
+        ]
+        blocks = []
+        for rows, src, weights in slots:
+            block = ops.alloc2f(n_tokens, flat.shape[1])
+            ops.scatter_add(block, cast(Ints1d, rows), flat[src] * weights)
+            blocks.append(block)
+        outputs.append(blocks[0] if n_blocks == 1 else ops.xp.hstack(blocks))
+        saved.append((hidden, slots))
+
+    def backprop(d_outputs: List[Floats2d]) -> List[TransformerData]:
+        d_trf_datas: List[TransformerData] = []
+        for trf_data, d_output, (hidden, slots) in zip(trf_datas, d_outputs, saved):
+            if hidden is None:
+                continue
+            width = hidden.shape[2]
+            d_flat = ops.alloc2f(hidden.shape[0] * hidden.shape[1], width)
+            for block, (rows, src, weights) in enumerate(slots):
+                d_block = d_output[:, block * width:(block + 1) * width]
+                ops.scatter_add(d_flat, cast(Ints1d, src), d_block[rows] * weights)
+            d_flat *= model.attrs["grad_factor"]
+            d_trf_datas.append(_hidden_gradient(trf_data, hidden, d_flat))
         return d_trf_datas
 
     return outputs, backprop

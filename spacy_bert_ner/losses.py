@@ -34,15 +34,19 @@ def masked_cross_entropy(
     probs: List[Floats2d],
     golds: List[numpy.ndarray],
     class_weights: Optional[Sequence[float]] = None,
+    label_smoothing: float = 0.0,
 ) -> Tuple[float, List[Floats2d]]:
     """Softmax cross-entropy of ``probs`` (the Softmax layer's outputs) against ``golds``.
 
     Rows whose gold is MISSING or whose scores are all zero (no wordpiece) are
     masked. Each row is weighted by its gold class's weight, and loss and
     gradient are divided by the number of unmasked rows of the batch. The
-    gradient with respect to the softmax inputs is ``probs - one_hot``
+    gradient with respect to the softmax inputs is ``probs - target``
     (thinc's ``CategoricalCrossentropy``); its loss value is not the NLL, so
-    the NLL is computed here.
+    the NLL is computed here. The target is one-hot, or with
+    ``label_smoothing`` = s > 0 thinc's smoothed one: 1 - s for the gold
+    class, s / (n_classes - 1) for each other; the loss is then the
+    cross-entropy against that target.
     """
     rows = [P for P in probs if P.shape[0]]
     if not rows:
@@ -57,10 +61,16 @@ def masked_cross_entropy(
         row_weights = ops.asarray1f(class_weights)[truths]
     else:
         row_weights = xp.ones((guesses.shape[0],), dtype="f")
-    d_guesses = CategoricalCrossentropy(normalize=False, missing_value=MISSING).get_grad(guesses, truths)
+    loss_fn = CategoricalCrossentropy(normalize=False, missing_value=MISSING, label_smoothing=label_smoothing)
+    d_guesses = loss_fn.get_grad(guesses, truths)
     d_guesses *= (row_weights / n_valid)[:, None]
-    picked = xp.clip(guesses[xp.arange(guesses.shape[0]), truths], PROB_FLOOR, None)
-    loss = float(-(xp.where(valid, row_weights, 0.0) * xp.log(picked)).sum()) / n_valid
+    row_weights = xp.where(valid, row_weights, 0.0)
+    if label_smoothing:
+        target, _ = loss_fn.convert_truths(truths, guesses)
+        loss = float(-(row_weights[:, None] * target * xp.log(xp.clip(guesses, PROB_FLOOR, None))).sum()) / n_valid
+    else:
+        picked = xp.clip(guesses[xp.arange(guesses.shape[0]), truths], PROB_FLOOR, None)
+        loss = float(-(row_weights * xp.log(picked)).sum()) / n_valid
     return loss, _split_like(ops, d_guesses, probs)
 
 

@@ -28,6 +28,7 @@ from thinc.types import Floats2d
 
 from .confidences import CONFIDENCES, Confidence, entity_confidence
 from .decoding import Decoding, decode_scores, empty_prediction, transition_constraints
+from .head_training import check_training_settings, finish_head_update
 from .losses import MISSING, crf_loss, gold_iob2_indices, masked_cross_entropy
 from .tags import make_iob2_labels, tags_to_spans
 
@@ -61,6 +62,8 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "decoding": "viterbi",
         "confidence": "min",
         "class_weighting": "none",
+        "label_smoothing": 0.0,
+        "head_lr_scale": 1.0,
         "spans_key": "token_classifier",
         "scorer": {"@scorers": "spacy-bert-ner.token_classifier_scorer.v1"},
     },
@@ -78,6 +81,8 @@ def make_token_classifier(
     decoding: Decoding,
     confidence: Confidence,
     class_weighting: ClassWeighting,
+    label_smoothing: float,
+    head_lr_scale: float,
     spans_key: Optional[str],
     scorer: Optional[Callable],
 ) -> "TokenClassifier":
@@ -89,6 +94,8 @@ def make_token_classifier(
         decoding=decoding,
         confidence=confidence,
         class_weighting=class_weighting,
+        label_smoothing=label_smoothing,
+        head_lr_scale=head_lr_scale,
         spans_key=spans_key,
         scorer=scorer,
     )
@@ -115,6 +122,8 @@ class TokenClassifier(TrainablePipe):
     ``confidence`` is a setting of the config only, not of the saved ``cfg``, so
     a load-time override (``config={"components.NAME.confidence": "mean"}``)
     takes effect and pipelines saved before the setting existed load as "min".
+    So are the training settings ``label_smoothing`` and ``head_lr_scale``
+    (the head's learning rate relative to the optimizer's; see ``head_training.py``).
     """
 
     def __init__(
@@ -126,12 +135,17 @@ class TokenClassifier(TrainablePipe):
         decoding: Decoding = "viterbi",
         confidence: Confidence = "min",
         class_weighting: ClassWeighting = "none",
+        label_smoothing: float = 0.0,
+        head_lr_scale: float = 1.0,
         spans_key: Optional[str] = "token_classifier",
         scorer: Optional[Callable] = token_classifier_score,
     ) -> None:
         if confidence not in CONFIDENCES:
             raise ValueError(f"confidence: expected one of {', '.join(CONFIDENCES)}, got {confidence!r}")
+        check_training_settings(label_smoothing, head_lr_scale, bool(model.attrs.get("use_crf", False)))
         self.confidence = confidence
+        self.label_smoothing = label_smoothing
+        self.head_lr_scale = head_lr_scale
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -358,7 +372,13 @@ class TokenClassifier(TrainablePipe):
         golds = [numpy.asarray(self._gold_indices(eg), dtype="int64") for eg in examples]
         if self.use_crf:
             return crf_loss(self.model.get_ref("crf"), scores, golds)
-        return masked_cross_entropy(self.model.ops, scores, golds, self.cfg.get("class_weights"))
+        return masked_cross_entropy(
+            self.model.ops, scores, golds, self.cfg.get("class_weights"), self.label_smoothing
+        )
+
+    def finish_update(self, sgd) -> None:
+        """The optimizer's step, with the head's parameters at ``head_lr_scale`` times its learning rate."""
+        finish_head_update(self.model, sgd, self.head_lr_scale)
 
 
 def _naming_file(load: Callable[[Path], Any], what: str) -> Callable[[Path], None]:

@@ -75,17 +75,26 @@ def with_sorted_chunks(hf_layer: Model, chunk_size: int) -> Model:
     pipeline saved with plain v3 (or before this wrapper existed) loads
     unchanged; a wrapping parent node would break that ("mismatched structure").
     """
+    return replace_forward(hf_layer, sorted_chunks_forward(pytorch_forward, chunk_size), chunk_size=chunk_size)
+
+
+def replace_forward(hf_layer: Model, forward: Callable, **attrs: Any) -> Model:
+    """The HF layer's node again (same name, shims, attrs, dims, params), with ``forward`` and ``attrs`` added.
+
+    Attrs that msgpack cannot serialize are skipped by thinc when saving, so an
+    object kept here never reaches the model file.
+    """
     if hf_layer.name != HF_LAYER_NAME:
         raise ValueError(f"expected spacy-transformers' {HF_LAYER_NAME!r} layer, got {hf_layer.name!r}")
     return Model(
         hf_layer.name,
-        sorted_chunks_forward(pytorch_forward, chunk_size),
+        forward,
         init=hf_layer.init,
         dims={dim: hf_layer.maybe_get_dim(dim) for dim in hf_layer.dim_names},
         params={key: hf_layer.get_param(key) if hf_layer.has_param(key) else None for key in hf_layer.param_names},
         layers=hf_layer.layers,
         shims=hf_layer.shims,
-        attrs={**hf_layer.attrs, "chunk_size": chunk_size},
+        attrs={**hf_layer.attrs, **attrs},
         refs={ref: hf_layer.maybe_get_ref(ref) for ref in hf_layer.ref_names},
         ops=hf_layer.ops,
     )

@@ -59,6 +59,7 @@ def test_every_entry_point_resolves_to_its_registered_function():
         "spacy_factories": None, "spacy_architectures": registry.architectures,
         "spacy_span_getters": None, "spacy_callbacks": registry.callbacks,
         "spacy_scorers": registry.scorers, "thinc_layers": registry.layers,
+        "spacy_readers": registry.readers,
     }
     entry_points = _entry_points()
     assert set(entry_points) == set(groups)

@@ -4,26 +4,24 @@ import statistics
 from typing import List
 
 import pytest
-import spacy
 from PIL import Image
 from typer.testing import CliRunner
 
-from spacy_bert_ner.bench import rss
+from spacy_bert_ner.bench import compute, kernels, rss
 from spacy_bert_ner.bench.data import BenchData
 from spacy_bert_ner.bench.render import markdown_table, write_outputs
-from spacy_bert_ner.bench.spacy_systems import quantize_transformer, sorted_batches_override, spacy_system
-from spacy_bert_ner.bench.spec import SYSTEM_ORDER, BenchmarkSpec, build_system
+from spacy_bert_ner.bench.spacy_systems import sorted_batches_override, spacy_system
+from spacy_bert_ner.bench.spec import BenchmarkSpec, build_system
 from spacy_bert_ner.bench.speed import run_benchmark
-from spacy_bert_ner.bench.timing import RATIO_PAIRS
+from spacy_bert_ner.bench.timing import ratio_pairs
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.util import hf_model
 
 from .bench_helpers import docbin_path_fixture, pipelines_fixture  # noqa: F401  (fixtures)
 from .conftest import TRAIN_SENTENCES
 
 HARDWARE = {"cpu": "AMD EPYC", "cores": 2, "torch_threads": 2, "gpu": None}
-
-
+SYSTEM_ORDER = ("token_classifier", "token_classifier_padded", "token_classifier_int8", "ner", "hf_pipeline",
+                "bare_forward")  # the default spec's systems
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +35,10 @@ def result(pipelines, tiny_bert_dir, docbin_path, tmp_path_factory):
         data_path=str(docbin_path), tc_dir=str(pipelines["token_classifier"]), ner_dir=str(pipelines["ner"]),
         encoder_dir=str(tiny_bert_dir), repeats=3, int8=True, rss="process", hf_batch_size=2, bare_batch_size=4,
     )
-    return run_benchmark(spec, train_times={"token_classifier": train_time}, hf_recipe=recipe, command="test")
+    with pytest.MonkeyPatch.context() as patch:  # a short peak, no probe process: the parts are tested below
+        patch.setattr(compute, "PEAK_SECONDS", 0.02)
+        patch.setattr(kernels, "onednn_primitives", lambda: {"probe": ["stubbed in the test"]})
+        return run_benchmark(spec, train_times={"token_classifier": train_time}, hf_recipe=recipe, command="test")
 
 
 def test_every_system_is_measured_on_the_same_words(result):
@@ -71,7 +72,8 @@ def test_schedule_is_interleaved(result):
 
 def test_ratios_match_the_numbers(result):
     systems = result["systems"]
-    assert set(result["ratios"]) == {f"{a}/{b}" for a, b in RATIO_PAIRS}
+    assert set(result["ratios"]) == {f"{a}/{b}" for a, b in ratio_pairs(SYSTEM_ORDER)}
+    assert "token_classifier_int8/token_classifier" in result["ratios"]
     for key, value in result["ratios"].items():
         a, b = key.split("/")
         assert value == pytest.approx(systems[a]["words_per_second"] / systems[b]["words_per_second"])
@@ -119,20 +121,89 @@ def test_markdown_table_rows(result):
 # ---------------------------------------------------------------------------
 # Quantization, peak RSS in a fresh process, CLI
 # ---------------------------------------------------------------------------
-def test_quantize_transformer_swaps_linear_layers(pipelines):
-    import torch
+def test_every_system_reports_its_encoder_work_against_the_peak(result):
+    peak = result["peak"]
+    assert peak["reference_gflops_per_second"]["fp32"] > 0 and peak["reference_gflops_per_second"]["int8"] > 0
+    assert peak["rows"] > 0 and peak["shapes"]["h_i"][2] == 64  # the tiny BERT's intermediate width
+    for name, entry in result["systems"].items():
+        work = entry["compute"]
+        assert work["encoder_calls"] >= 1, name
+        assert work["positions_computed"] >= work["positions_real"] >= result["data"]["n_wordpieces"] > 0, name
+        assert work["encoder_flops_per_pass"] > 0 and entry["fraction_of_peak"] > 0, name
+        assert work["achieved_flops_per_second"] == pytest.approx(work["encoder_flops_per_pass"] / entry["seconds_median"])
+    assert result["systems"]["token_classifier_int8"]["peak_kind"] == "int8"
+    assert result["systems"]["hf_pipeline"]["peak_kind"] == "fp32"
+    # spacy-transformers pads every window to the batch's longest; sorted chunks pad less
+    padded, chunked = result["systems"]["token_classifier_padded"], result["systems"]["token_classifier"]
+    assert padded["compute"]["positions_computed"] >= chunked["compute"]["positions_computed"]
+    assert padded["compute"]["positions_real"] == chunked["compute"]["positions_real"]
 
-    nlp = spacy.load(pipelines["token_classifier"])
-    module = hf_model(nlp)
-    n_linear = sum(isinstance(m, torch.nn.Linear) for m in module.modules())
-    info = quantize_transformer(nlp)
-    assert info["n_linear_quantized"] == n_linear > 0
-    assert info["components"] == ["transformer"]
-    assert not any(type(m) is torch.nn.Linear for m in module.modules())
-    doc = nlp("Peter Blackburn visited Brussels .")
-    assert len(doc) == 5  # still runs
-    with pytest.raises(ValueError, match="no transformer"):
-        quantize_transformer(spacy.blank("en"))
+
+def test_report_names_kernels_environment_and_precisions(result):
+    assert any("BLAS_INFO" in line or "Math Kernel" in line or "OpenBLAS" in line
+               for line in result["kernels"]["torch_config"])
+    assert result["kernels"]["cpu_capability"] and result["kernels"]["quantized_engine"]
+    assert set(result["environment"]["now"]) == set(kernels.BLAS_VARIABLES)
+    int8 = result["precisions"]["token_classifier_int8"]
+    systems = result["systems"]
+    assert int8["speed_vs_fp32"] == pytest.approx(
+        systems["token_classifier_int8"]["words_per_second"] / systems["token_classifier"]["words_per_second"])
+    assert int8["f1_points_vs_fp32"] == pytest.approx(
+        (systems["token_classifier_int8"]["quality"]["f1"] - systems["token_classifier"]["quality"]["f1"]) * 100)
+
+
+def test_flops_per_position_follows_the_config():
+    minilm = {"layers": 6, "hidden": 384, "intermediate": 1536, "heads": 12}
+    # 2 x layers x (4 h^2 + 2 h i + 2 L h): about 22.4 MFLOP per position on 128-token windows
+    assert compute.flops_per_position(minilm, 128) == 2 * 6 * (4 * 384**2 + 2 * 384 * 1536 + 2 * 128 * 384)
+    calls = compute.EncoderCalls()
+    calls.observe(2, 10, 15)
+    calls.observe(1, 4)
+    record = calls.record(minilm, 2.0)
+    assert (record["positions_computed"], record["positions_real"], record["encoder_calls"]) == (24, 19, 2)
+    expected = 20 * compute.flops_per_position(minilm, 10) + 4 * compute.flops_per_position(minilm, 4)
+    assert record["encoder_flops_per_pass"] == expected and record["achieved_flops_per_second"] == expected / 2
+
+
+def test_blas_variables_are_unset_by_a_restart(monkeypatch):
+    calls = []
+    monkeypatch.setattr(kernels.os, "execve", lambda *args: calls.append(args))
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    cli = ["/x/spacy_bert_ner/__main__.py", "benchmark", "--data", "x"]
+    kernels.clean_blas_environment(cli)
+    assert calls == []  # nothing to unset: no restart
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    kernels.clean_blas_environment(cli)
+    (executable, argv, env), = calls
+    assert argv[1:] == ["-m", "spacy_bert_ner", "benchmark", "--data", "x"]
+    assert "OPENBLAS_CORETYPE" not in env and env[kernels.UNSET_MARKER] == "OPENBLAS_CORETYPE=Haswell,restarted=yes"
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    monkeypatch.setenv(kernels.UNSET_MARKER, env[kernels.UNSET_MARKER])
+    assert kernels.environment_record()["unset"] == {"OPENBLAS_CORETYPE": "Haswell", "restarted": "yes"}
+
+
+def test_blas_variables_are_dropped_without_restart_in_process(monkeypatch):
+    monkeypatch.setattr(kernels.os, "execve", lambda *args: pytest.fail("restarted a process that is not the CLI"))
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
+    monkeypatch.delenv(kernels.UNSET_MARKER, raising=False)
+    kernels.clean_blas_environment(["pytest", "-q"])  # a test calling the command in-process
+    assert "OPENBLAS_L2_SIZE" not in kernels.os.environ
+    assert kernels.environment_record()["unset"]["restarted"].startswith("no")
+    assert kernels.started_as_cli(["/usr/bin/spacy-bert-ner", "benchmark"])
+    assert not kernels.started_as_cli(["/x/other/__main__.py", "benchmark"])
+
+
+def test_onednn_verbose_lines_are_summarised():
+    stdout = "\n".join([
+        "probe:fp32", "probe:bf16",
+        "onednn_verbose,v1,info,cpu,isa:Intel AVX-512 with Intel DL Boost and bfloat16 support",
+        "onednn_verbose,v1,primitive,exec,cpu,matmul,brg_matmul:avx512_core_bf16,undef,src:bf16,,64x384:384x384,1.1",
+        "probe:int8",
+    ])
+    seen = kernels.parse_onednn_verbose(stdout)
+    assert seen["bf16"] == ["cpu,matmul,brg_matmul:avx512_core_bf16"]
+    assert seen["fp32"] == [] and seen["int8"] == [] and "bfloat16" in seen["isa"][0]
 
 
 def test_rss_child_builds_one_system_and_reports(tiny_bert_dir, docbin_path, monkeypatch, capsys):
@@ -156,6 +227,18 @@ def test_peak_rss_in_a_fresh_process(tiny_bert_dir, docbin_path):
     assert record["mode"] == "subprocess"
     assert record["peak_rss_mb"] >= record["baseline_rss_mb"] > 50  # torch + transformers + spaCy loaded
     assert record["system_rss_mb"] == pytest.approx(record["peak_rss_mb"] - record["baseline_rss_mb"])
+
+
+def test_spec_precision_twins(docbin_path):
+    spec = BenchmarkSpec(data_path="x", tc_dir="t", ner_dir="n", precisions=("bf16", "onnx-int8"),
+                         ner_precisions=("int8",), chunk_size=0)
+    assert spec.system_names() == ["token_classifier", "token_classifier_bf16", "token_classifier_onnx_int8",
+                                   "ner", "ner_int8"]
+    assert BenchmarkSpec.from_settings(json.loads(json.dumps(spec.settings()))) == spec
+    assert BenchmarkSpec(data_path="x", tc_dir="t", int8=False).system_names() == ["token_classifier",
+                                                                                   "token_classifier_padded"]
+    with pytest.raises(ValueError, match="precisions"):
+        BenchmarkSpec(data_path="x", tc_dir="t", precisions=("fp16",))
 
 
 def test_spec_validation(docbin_path):

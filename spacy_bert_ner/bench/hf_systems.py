@@ -18,6 +18,7 @@ import numpy
 
 from ..alignment import NO_PIECE, hf_first_subword_positions
 from ..hf.loader import quiet_transformers
+from .compute import EncoderCalls, encoder_geometry, hf_call_counter
 from .data import BenchData, Sentences
 from .records import SystemInfo, encoder_shape
 from .timing import System
@@ -35,11 +36,12 @@ def model_info(model: Any, encoder_dir: PathLike) -> SystemInfo:
         "encoder": encoder_shape(config),
         "head": f"random linear, {config.num_labels} labels (speed only)",
         "precision": "fp32",
+        "device": str(model.device),
     }
 
 
 def hf_pipeline_system(
-    model: Any, tokenizer: Any, data: BenchData, encoder_dir: PathLike, *, batch_size: int = 32
+    model: Any, tokenizer: Any, data: BenchData, encoder_dir: PathLike, *, batch_size: int = 32, device: int = -1
 ) -> System:
     """``pipeline("token-classification", aggregation_strategy="first")`` on one string per sentence."""
     from transformers import pipeline
@@ -47,12 +49,14 @@ def hf_pipeline_system(
     with quiet_transformers():
         pipe = pipeline(
             "token-classification", model=model, tokenizer=tokenizer,
-            aggregation_strategy="first", device=-1,
+            aggregation_strategy="first", device=device,
         )
     texts = [" ".join(words) for words in data.sentences]
 
+    calls = EncoderCalls()
+
     def run() -> List[Any]:
-        return list(pipe(texts, batch_size=batch_size, num_workers=0))
+        return counted(model, calls, lambda: list(pipe(texts, batch_size=batch_size, num_workers=0)))
 
     def warm_up() -> Any:
         return pipe(texts[:batch_size], batch_size=batch_size, num_workers=0)
@@ -66,7 +70,18 @@ def hf_pipeline_system(
         "aggregation_strategy": "first",
         "num_workers": 0,
     }
-    return System("hf_pipeline", run, warm_up, info, tokenizer=tokenizer)
+    return System("hf_pipeline", run, warm_up, info, tokenizer=tokenizer, calls=calls,
+                  geometry=encoder_geometry(model.config))
+
+
+def counted(model: Any, calls: EncoderCalls, run: Any) -> Any:
+    """``run()`` with ``calls`` reset and fed by the model's forward calls (one pass)."""
+    calls.reset()
+    handle = hf_call_counter(model, calls)
+    try:
+        return run()
+    finally:
+        handle.remove()
 
 
 def bare_forward_predict(
@@ -106,8 +121,8 @@ def bare_forward_predict(
                 offsets.append(offset)
                 for key in keys:
                     arrays[key][row, offset : offset + lengths[index]] = encoding[key][index]
-            inputs = {key: torch.from_numpy(array) for key, array in arrays.items()}
-            predicted = model(**inputs).logits.argmax(dim=-1).numpy()
+            inputs = {key: torch.from_numpy(array).to(model.device) for key, array in arrays.items()}
+            predicted = model(**inputs).logits.argmax(dim=-1).cpu().numpy()
             for row, index in enumerate(indices):
                 positions = hf_first_subword_positions(encoding.word_ids(index), len(sentences[index]))
                 labels = predicted[row][numpy.maximum(positions, 0) + offsets[row]]
@@ -122,8 +137,11 @@ def bare_forward_system(
     """The ceiling: :func:`bare_forward_predict` over every sentence."""
     sentences = data.sentences
 
+    calls = EncoderCalls()
+
     def run() -> List[numpy.ndarray]:
-        return bare_forward_predict(model, tokenizer, sentences, batch_size=batch_size, sort_by=sort_by)
+        return counted(model, calls, lambda: bare_forward_predict(
+            model, tokenizer, sentences, batch_size=batch_size, sort_by=sort_by))
 
     def warm_up() -> Any:
         return bare_forward_predict(model, tokenizer, sentences[:batch_size], batch_size=batch_size, sort_by=sort_by)
@@ -137,4 +155,5 @@ def bare_forward_system(
         "input": "pre-split words, fast tokenizer with is_split_into_words=True",
         "mode": "torch.inference_mode",
     }
-    return System("bare_forward", run, warm_up, info, tokenizer=tokenizer)
+    return System("bare_forward", run, warm_up, info, tokenizer=tokenizer, calls=calls,
+                  geometry=encoder_geometry(model.config))

@@ -44,6 +44,36 @@ DEFINITIONS = {
         "None for systems with a random head (hf_pipeline, bare_forward: speed only)"
     ),
     "threads": "torch.get_num_threads() when the system was measured",
+    "precision": (
+        "how the encoder ran when predicting (spacy-bert-ner.TransformerModel.v2, see "
+        "spacy_bert_ner/precision.py): fp32, bf16 (torch.autocast), int8 (torch dynamic "
+        "quantization of Linear layers), onnx / onnx-int8 (ONNX Runtime); fp32_modules: Linear "
+        "layers the int8 modes left in fp32; quantization: what was built (after the passes)"
+    ),
+    "compute": (
+        "the encoder's work in the last timed pass: every encoder call's rows x columns including "
+        "padding (positions_computed; positions_real: attention-mask ones), FLOPs = sum over calls "
+        "of positions x flops_per_position(columns), flops_per_position = 2 x layers x (4 h^2 + "
+        "2 h i + 2 L h) (projections, feed-forward, attention at sequence length L; embeddings, "
+        "softmax, norms left out); achieved_flops_per_second = those FLOPs / median pass seconds "
+        "(the whole pass: tokenization and heads included)"
+    ),
+    "precisions": (
+        "per precision twin (token_classifier_int8, ...): its words/s over its fp32 system's "
+        "(speed_vs_fp32) and over hf_pipeline's, and its entity F1 minus its fp32 system's, in points"
+    ),
+    "fraction_of_peak": (
+        "compute.achieved_flops_per_second / peak.reference_gflops_per_second of the system's "
+        "kind (peak_kind: fp32 for fp32 and onnx, bf16, int8 for int8 and onnx-int8), measured "
+        "in the same run with the same threads"
+    ),
+    "peak": (
+        "matmul throughput at the encoder's GEMM shapes (rows = the median positions per encoder "
+        "call of the first spaCy system, else 512): torch.matmul fp32 / bf16, int8 as torch._int_mm "
+        "(int8 x int8 -> int32) and as torch's dynamic-quantized Linear (activation quantization "
+        "included); encoder_mix = one layer's six GEMMs' FLOPs over their summed time; the int8 "
+        "reference is the faster int8 kind"
+    ),
 }
 RSS_DEFINITIONS = {
     "subprocess": (
@@ -93,15 +123,60 @@ def encoder_shape(config: Any) -> EncoderSummary:
     }
 
 
-class Quantization(TypedDict):
-    """What :func:`~.spacy_systems.quantize_transformer` did."""
+Quantization = Dict[str, Any]  # what a precision runner built (precision_backends: int8 copy, ONNX session)
 
-    method: str
-    dtype: str
-    modules: str
-    n_linear_quantized: int
-    components: List[str]
-    engine: str
+
+class EncoderGeometry(TypedDict):
+    """The sizes an encoder's FLOPs follow from (``compute.encoder_geometry``)."""
+
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+
+
+class ComputeRecord(TypedDict):
+    """The encoder's work in one pass and its rate (see ``DEFINITIONS["compute"]``)."""
+
+    encoder_calls: int
+    positions_computed: int
+    positions_real: int
+    mean_sequence: Optional[float]
+    encoder_flops_per_pass: Optional[float]
+    achieved_flops_per_second: Optional[float]
+
+
+class MatmulPeak(TypedDict, total=False):
+    """One kind of matmul at the encoder's shapes: GFLOP/s per shape and for one layer's mix."""
+
+    gflops_per_second: Dict[str, float]
+    encoder_mix_gflops_per_second: float
+    error: str
+
+
+class PeakRecord(TypedDict):
+    """``peak``: this machine's matmul throughput, measured in the same run."""
+
+    rows: int
+    shapes: Dict[str, List[int]]
+    device: str
+    threads: int
+    kinds: Dict[str, MatmulPeak]
+    reference_gflops_per_second: Dict[str, Optional[float]]
+
+
+class KernelsRecord(TypedDict):
+    """``kernels``: which math libraries and kernels ran (``kernels.kernels_record``)."""
+
+    torch_config: List[str]
+    thread_pools: List[Dict[str, Any]]
+    cpu_capability: str
+    mkldnn: Dict[str, bool]
+    bf16: Dict[str, Any]
+    quantized_engine: str
+    onnxruntime: Optional[Dict[str, Any]]
+    session_providers: Dict[str, List[str]]
+    onednn_primitives: Dict[str, List[str]]
 
 
 Quality = EntityScores  # a system's last pass, counted as ``spacy evaluate`` counts
@@ -139,6 +214,8 @@ class SystemInfo(TypedDict, total=False):
     batch_unit: str
     input: str
     precision: str
+    device: str
+    precision_settings: Dict[str, Any]  # spacy: the v2 architecture's settings
     quantization: Optional[Quantization]  # spacy
     transformer_batching: str  # spacy
     aggregation_strategy: str  # hf_pipeline
@@ -152,6 +229,9 @@ class SystemResult(PassSummary, SystemInfo, total=False):
 
     threads: int
     quality: Optional[Quality]
+    compute: Optional[ComputeRecord]
+    peak_kind: Optional[str]
+    fraction_of_peak: Optional[float]
     rss: Optional[RssRecord]
     peak_rss_mb: Optional[float]
 
@@ -199,5 +279,9 @@ class SpeedReport(TypedDict):
     settings: Dict[str, Any]
     definitions: Dict[str, str]
     training: Optional[TrainingSection]
+    precisions: Dict[str, Dict[str, Optional[float]]]
+    peak: Optional[PeakRecord]
+    kernels: Optional[KernelsRecord]
+    environment: Dict[str, Any]
     warnings: List[str]
     command: str

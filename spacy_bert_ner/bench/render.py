@@ -15,8 +15,8 @@ from ..files import write_bytes_atomic, write_json_atomic
 PathLike = Union[str, Path]
 OUTPUT_NAMES = {"json": "speed.json", "markdown": "speed.md", "png": "speed.png"}
 SYSTEM_HEADER = ("System", "words/s", "wordpieces/s", "median s/pass", "passes (s)", "entity F1",
-                 "peak RSS MB", "threads", "batch")
-SYSTEM_ALIGNS = ("l", "r", "r", "r", "l", "r", "r", "r", "l")
+                 "encoder GFLOP/s", "of peak", "peak RSS MB", "threads", "batch")
+SYSTEM_ALIGNS = ("l", "r", "r", "r", "l", "r", "r", "r", "r", "r", "l")
 TRAINING_HEADER = ("System", "seconds", "epochs", "s/epoch", "clock")
 
 
@@ -28,6 +28,10 @@ def _unit(batch_unit: Optional[str]) -> str:
     return (batch_unit or "").split(" ")[0].strip(",;")
 
 
+def _scaled(value: Optional[float], factor: float) -> Optional[float]:
+    return None if value is None else value * factor
+
+
 def _system_rows(systems: Mapping[str, Mapping[str, Any]]) -> Iterator[List[str]]:
     for name, entry in systems.items():
         quality = entry.get("quality")
@@ -35,6 +39,8 @@ def _system_rows(systems: Mapping[str, Mapping[str, Any]]) -> Iterator[List[str]
             name, _fmt(entry["words_per_second"]), _fmt(entry["wordpieces_per_second"]),
             f"{entry['seconds_median']:.3f}", ", ".join(f"{s:.2f}" for s in entry["seconds_all"]),
             _fmt(quality["f1"] * 100, "{:.2f}") if quality else "n/a (random head)",
+            _fmt(_scaled((entry.get("compute") or {}).get("achieved_flops_per_second"), 1e-9), "{:,.1f}"),
+            _fmt(entry.get("fraction_of_peak"), "{:.0%}") + (f" {entry['peak_kind']}" if entry.get("fraction_of_peak") else ""),
             _fmt(entry.get("peak_rss_mb")), str(entry.get("threads")),
             f"{entry.get('batch_size')} {_unit(entry.get('batch_unit'))}",
         ]
@@ -63,6 +69,14 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         f"{hardware.get('torch')} with {hardware.get('torch_threads')} threads."
     )
     md.add(md.table(_system_rows(result["systems"]), SYSTEM_HEADER, SYSTEM_ALIGNS))
+    if result.get("precisions"):
+        rows = [[name, _fmt(v["speed_vs_fp32"], "{:.2f}x"), _fmt(v["speed_vs_hf_pipeline"], "{:.2f}x"),
+                 _fmt(v["f1_points_vs_fp32"], "{:+.2f}")] for name, v in result["precisions"].items()]
+        md.add(md.table(rows, ("Precision twin", "vs fp32", "vs hf_pipeline", "F1 points vs fp32"), ("l", "r", "r", "r")))
+    if result.get("peak"):
+        peak = result["peak"]["reference_gflops_per_second"]
+        md.add("Matmul peak at the encoder's shapes (GFLOP/s, same run): "
+               + ", ".join(f"{kind} {_fmt(value, '{:,.1f}')}" for kind, value in peak.items()) + ".")
     if result.get("ratios"):
         md.add(md.table([[key, f"{value:.2f}x"] for key, value in result["ratios"].items()],
                         ("Ratio (words/s)", "value"), ("l", "r")))

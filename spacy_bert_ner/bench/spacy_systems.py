@@ -1,12 +1,12 @@
 """Trained spaCy pipelines as benchmark systems: ``nlp.pipe`` over the documents' texts.
 
-A pipeline runs as saved, or with its transformer in length-sorted chunks
-(:func:`sorted_batches_override`, see ``sorted_batches``), or with the
-transformer's ``Linear`` layers quantized to int8 (:func:`quantize_transformer`).
-Every spaCy system is scored against the gold documents, so a variant that
-changes predictions (int8) reports its accuracy next to its speed.
+A pipeline runs with its transformer loaded as ``spacy-bert-ner.TransformerModel.v2``
+(``precision.precision_overrides``): in length-sorted chunks or padded
+(``chunk_size`` 0, spacy-transformers' own batching), in one precision (fp32,
+bf16, int8, ONNX Runtime). Every spaCy system is scored against the gold
+documents, so a precision that changes predictions reports its accuracy next
+to its speed, and counts the positions its encoder computed.
 """
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -17,54 +17,18 @@ from spacy.util import load_config
 
 from ..evaluation.metrics import HEADLINE_DEFINITION, example_counts, prf_from_counts
 from ..evaluation.windows import window_label
+from ..precision import ARCHITECTURE as PRECISION_ARCHITECTURE
+from ..precision import Precision, precision_overrides, runners
 from ..sorted_batches import ARCHITECTURE as SORTED_ARCHITECTURE
 from ..sorted_batches import DEFAULT_CHUNK_SIZE
-from ..util import find_transformer, hf_model, load_pipeline, transformer_names
+from ..util import find_transformer, hf_model, load_pipeline
+from .compute import EncoderCalls, encoder_geometry
 from .data import BenchData
-from .records import EncoderSummary, Quality, Quantization, SystemInfo, encoder_shape
+from .records import EncoderSummary, Quality, SystemInfo, encoder_shape
 from .timing import System
 
 PathLike = Union[str, Path]
 TRANSFORMER_ARCHITECTURES = ("spacy-transformers.TransformerModel.v3", SORTED_ARCHITECTURE)
-
-
-def quantize_transformer(nlp: Language) -> Quantization:
-    """Quantize the ``Linear`` layers of every ``transformer`` component to int8, in place.
-
-    Dynamic quantization (``torch.ao.quantization.quantize_dynamic``, qint8
-    weights, activations quantized per batch at run time), CPU only. The
-    component keeps working through spacy-transformers as before. It changes
-    the predictions slightly: measure accuracy next to speed. In memory only;
-    do not ``nlp.to_disk`` the result. Returns what was done.
-    Raises ValueError when the pipeline has no transformer component.
-    """
-    import torch
-
-    components = []
-    n_linear = 0
-    for name in transformer_names(nlp):
-        module = hf_model(nlp, name)
-        if module is None:
-            continue
-        n_linear += sum(isinstance(m, torch.nn.Linear) for m in module.modules())
-        with warnings.catch_warnings():
-            # torch.ao.quantization is deprecated in favour of torchao (not installed).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            from torch.ao.quantization import quantize_dynamic
-
-            quantize_dynamic(module.eval(), {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-        components.append(name)
-    if not components:
-        raise ValueError(f"no transformer component to quantize in pipeline {nlp.pipe_names}")
-    return {
-        "method": "torch.ao.quantization.quantize_dynamic",
-        "dtype": "qint8",
-        "modules": "torch.nn.Linear",
-        "n_linear_quantized": n_linear,
-        "components": components,
-        "engine": torch.backends.quantized.engine,
-    }
 
 
 def score_predictions(predicted: Sequence[Doc], gold: Sequence[Doc]) -> Quality:
@@ -119,8 +83,9 @@ def batching_label(nlp: Language) -> str:
     for name in nlp.pipe_names:
         model = nlp.config["components"][name].get("model", {})
         chunk_size = model.get("chunk_size", DEFAULT_CHUNK_SIZE)
-        if model.get("@architectures") == SORTED_ARCHITECTURE and chunk_size:
-            return f"length-sorted chunks of {chunk_size} windows ({SORTED_ARCHITECTURE})"
+        architecture = model.get("@architectures")
+        if architecture in (SORTED_ARCHITECTURE, PRECISION_ARCHITECTURE) and chunk_size:
+            return f"length-sorted chunks of {chunk_size} windows ({architecture})"
     return "spacy-transformers default (all windows of a batch padded to the longest)"
 
 
@@ -130,28 +95,36 @@ def spacy_system(
     data: BenchData,
     *,
     batch_size: Optional[int] = None,
-    int8: bool = False,
+    precision: Precision = Precision(),
     chunk_size: int = 0,
 ) -> System:
-    """``nlp.pipe`` over the documents' texts; scored against the gold documents.
+    """``nlp.pipe`` over the documents' texts, the encoder in ``precision``; scored against the gold documents.
 
-    chunk_size > 0 runs a transformer saved as ``spacy-transformers.TransformerModel.v3``
-    as ``spacy-bert-ner.TransformerModel.v1`` (length-sorted chunks, same weights and outputs).
+    chunk_size > 0: length-sorted chunks of that many windows; 0: every window
+    of a batch padded to the longest (spacy-transformers' batching). Outputs
+    on real wordpieces are the same either way.
     """
     pipeline_dir = Path(pipeline_dir)
     if not pipeline_dir.exists():
         raise FileNotFoundError(f"{pipeline_dir}: expected a trained spaCy pipeline folder")
-    nlp = load_pipeline(pipeline_dir, config=sorted_batches_override(pipeline_dir, chunk_size))
-    quantization = quantize_transformer(nlp) if int8 else None
+    nlp = load_pipeline(pipeline_dir, config=precision_overrides(pipeline_dir, precision, chunk_size))
+    calls = EncoderCalls()
+    for runner in runners(nlp):
+        runner.observers.append(calls.observe)
     size = batch_size or nlp.batch_size
     texts = data.texts
     gold = data.docs
 
     def run() -> List[Doc]:
+        calls.reset()
         return list(nlp.pipe(texts, batch_size=size))
 
     def warm_up() -> Any:
         return list(nlp.pipe(texts[:1], batch_size=size))
+
+    def details() -> Dict[str, Any]:
+        built = [runner.info for runner in runners(nlp) if runner.info]
+        return {"quantization": built[0] if len(built) == 1 else (built or None)}
 
     info: SystemInfo = {
         "kind": "spacy",
@@ -161,10 +134,12 @@ def spacy_system(
         "batch_size": size,
         "batch_unit": "docs (one Doc per document; the transformer cuts them into windows, see windows)",
         "input": "document text, spaCy tokenization",
-        "precision": "int8 dynamic (transformer Linear layers)" if int8 else "fp32",
-        "quantization": quantization,
+        "precision": precision.label(),
+        "device": str(getattr(hf_model(nlp), "device", "cpu")),
+        "precision_settings": precision.config(),
         "transformer_batching": batching_label(nlp),
     }
     found = find_transformer(nlp)
     tokenizer = found[1].model.tokenizer if found is not None else None
-    return System(name, run, warm_up, info, score=lambda docs: score_predictions(docs, gold), tokenizer=tokenizer)
+    return System(name, run, warm_up, info, score=lambda docs: score_predictions(docs, gold), tokenizer=tokenizer,
+                  calls=calls, geometry=encoder_geometry(getattr(hf_model(nlp), "config", None)), details=details)

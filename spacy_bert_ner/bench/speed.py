@@ -8,9 +8,10 @@ Systems (all on the SAME words: a DocBin's documents, or its first N words):
   transformer run in length-sorted chunks (``chunk_size``, see ``sorted_batches``);
 * ``token_classifier_padded``: the same pipeline as saved, with spacy-transformers'
   padding of every window to the batch's longest (shown when ``chunk_size`` > 0);
-* ``token_classifier_int8``: the ``token_classifier`` pipeline with the
-  transformer's ``Linear`` layers quantized to int8; it changes accuracy, so its
-  F1 on the same documents is reported next to its speed, as is the fp32 pipeline's;
+* ``token_classifier_<precision>`` (``_bf16``, ``_int8``, ``_onnx``, ``_onnx_int8``;
+  ``ner_<precision>`` likewise): the pipeline with its encoder predicting in that
+  precision (``spacy_bert_ner.precision``); it may change accuracy, so its F1 on
+  the same documents is reported next to its speed, as is the fp32 pipeline's;
 * ``hf_pipeline``: ``transformers.pipeline("token-classification",
   aggregation_strategy="first")`` on the encoder folder with a RANDOM
   token-classification head (speed only), one string per sentence, ``batch_size`` 32;
@@ -21,8 +22,12 @@ Systems (all on the SAME words: a DocBin's documents, or its first N words):
 Every system is warmed up on one small batch, then timed for ``repeats`` full
 passes, interleaved (A1, B1, C1, A2, B2, ...) so that drifting machine load
 hits all systems alike. Speeds are gold words (and encoder wordpieces) over the
-MEDIAN pass time. :func:`run_benchmark` runs it all and returns the report
-record; ``render.write_outputs`` writes it as JSON, a Markdown table and a bar chart.
+MEDIAN pass time. Each system also reports the encoder FLOPs of its last pass
+(from the positions its encoder computed) over the median time, against this
+machine's matmul peak measured in the same run (``compute``), and the report
+says which kernels ran (``kernels``). :func:`run_benchmark` runs it all and
+returns the report record; ``render.write_outputs`` writes it as JSON, a
+Markdown table and a bar chart.
 
 Where the parts live: the words in ``data``, the systems in ``spacy_systems`` and
 ``hf_systems`` (built from a ``spec.BenchmarkSpec``), the clock in ``timing``,
@@ -34,15 +39,17 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from .compute import fraction_of_peak, measure_matmul_peak
 from .data import count_wordpieces
 from .env import hardware_info, package_versions, peak_rss_mb
 from .hf_systems import HEAD_SEED
-from .records import DEFINITIONS, RSS_DEFINITIONS, SCHEMA, ModelPaths, SpeedReport, SystemResult
+from .kernels import environment_record, kernels_record
+from .records import DEFINITIONS, RSS_DEFINITIONS, SCHEMA, ModelPaths, PeakRecord, SpeedReport, SystemResult
 from .rss import rss_entry
 from .spec import BenchmarkSpec, build_system, counting_tokenizer
-from .timing import Progress, System, measure_interleaved, silent, speed_ratios, summarize_seconds
+from .timing import Progress, System, measure_interleaved, precision_base, silent, speed_ratios, summarize_seconds
 from .training_speed import training_section
 
 PathLike = Union[str, Path]
@@ -98,15 +105,26 @@ def run_benchmark(
     for system in systems:
         if system.score:
             progress(f"benchmark: {system.name} scoring its predictions")
+        summary = summarize_seconds(timings.seconds[system.name], data.n_words, data.n_wordpieces)
         entry: SystemResult = {
-            **summarize_seconds(timings.seconds[system.name], data.n_words, data.n_wordpieces),
+            **summary,
             **system.info,
+            **(system.details() if system.details else {}),
             "threads": threads,
             "quality": system.score(timings.outputs[system.name]) if system.score else None,
+            "compute": system.calls.record(system.geometry, summary["seconds_median"]) if system.calls else None,
         }
         results[system.name] = entry
+    peak = None
+    if spec.peak:
+        progress("benchmark: matmul peak at the encoder's shapes")
+        peak = measure_peak(systems, spec.device)
     del timings, systems, cache
     gc.collect()
+    for entry in results.values():
+        entry["peak_kind"], entry["fraction_of_peak"] = (
+            fraction_of_peak(entry["compute"], peak, system_precision(entry)) if peak and entry["compute"] else (None, None)
+        )
     for name, entry in results.items():
         if spec.rss == "subprocess":
             progress(f"benchmark: {name} peak RSS in a fresh process")
@@ -120,11 +138,15 @@ def run_benchmark(
         "schedule": schedule,
         "data": data.summary(),
         "model": model_paths(spec),
-        "hardware": hardware_info(),
+        "hardware": hardware_info(spec.gpu_id),
         "versions": package_versions(VERSIONED_PACKAGES),
         "settings": spec.settings(),
         "definitions": {**DEFINITIONS, "peak_rss_mb": RSS_DEFINITIONS[spec.rss]},
         "training": training,
+        "precisions": precision_summary(results),
+        "peak": peak,
+        "kernels": kernels_record(session_providers(results), probe=spec.peak),
+        "environment": environment_record(),
         "warnings": encoder_warnings(results),
         "command": command if command is not None else shlex.join([sys.executable] + sys.argv),
     }
@@ -149,3 +171,51 @@ def encoder_warnings(results: Mapping[str, SystemResult]) -> List[str]:
     if len(set(layers.values())) > 1:
         return [f"the systems do not run the same encoder architecture: {layers}"]
     return []
+
+
+def system_precision(entry: Mapping[str, Any]) -> str:
+    """The precision mode a system ran in (fp32 for the HF systems)."""
+    return (entry.get("precision_settings") or {}).get("precision", "fp32")
+
+
+def measure_peak(systems: Sequence[System], device: str = "cpu") -> Optional[PeakRecord]:
+    """The matmul peak at the first measured encoder's shapes (rows: the first spaCy system's median call)."""
+    import torch
+
+    from ..precision_backends import bf16_cpu_support
+
+    geometry = next((system.geometry for system in systems if system.geometry), None)
+    if geometry is None:
+        return None
+    spacy_calls = [s.calls for s in systems if s.calls and s.info.get("kind") == "spacy" and s.calls.calls]
+    rows = spacy_calls[0].median_rows() if spacy_calls else None
+    bf16 = torch.cuda.is_bf16_supported() if device.startswith("cuda") else bf16_cpu_support()[0]
+    return measure_matmul_peak(geometry, rows, bf16=bf16, device=device)
+
+
+def session_providers(results: Mapping[str, Mapping[str, Any]]) -> Dict[str, List[str]]:
+    """``{system: ONNX Runtime providers}`` of the systems that ran an ONNX session."""
+    found = {}
+    for name, entry in results.items():
+        built = entry.get("quantization")
+        if isinstance(built, Mapping) and "providers" in built:
+            found[name] = list(built["providers"])
+    return found
+
+
+def precision_summary(results: Mapping[str, Mapping[str, Any]]) -> Dict[str, Dict[str, Optional[float]]]:
+    """Per precision twin: words/s over its fp32 system's and the HF pipeline's, F1 points minus its fp32 system's."""
+    summary: Dict[str, Dict[str, Optional[float]]] = {}
+    for name, entry in results.items():
+        base = precision_base(name)
+        if base is None or base not in results:
+            continue
+        fp32, hf = results[base], results.get("hf_pipeline")
+        speed = entry.get("words_per_second")
+        quality, base_quality = entry.get("quality"), fp32.get("quality")
+        summary[name] = {
+            "speed_vs_fp32": speed / fp32["words_per_second"] if speed and fp32.get("words_per_second") else None,
+            "speed_vs_hf_pipeline": speed / hf["words_per_second"] if speed and hf and hf.get("words_per_second") else None,
+            "f1_points_vs_fp32": (quality["f1"] - base_quality["f1"]) * 100 if quality and base_quality else None,
+        }
+    return summary

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .records import PassSummary, Quality, SystemInfo
+from .records import EncoderGeometry, PassSummary, Quality, SystemInfo
 
 Progress = Callable[[str], None]  # takes one progress line; called only between timed passes
 
@@ -30,10 +30,26 @@ RATIO_PAIRS: Tuple[Tuple[str, str], ...] = (
     ("token_classifier", "ner"),
     ("token_classifier", "token_classifier_padded"),
     ("bare_forward", "hf_pipeline"),
-    ("token_classifier_int8", "token_classifier"),
-    ("token_classifier_int8", "hf_pipeline"),
-    ("token_classifier_int8", "bare_forward"),
 )
+HEADS = ("token_classifier", "ner")
+
+
+def precision_base(name: str) -> Optional[str]:
+    """The fp32 system a precision twin (``token_classifier_int8``, ``ner_bf16``) is compared with, else None."""
+    for head in HEADS:
+        if name.startswith(head + "_") and name != head + "_padded":
+            return head
+    return None
+
+
+def ratio_pairs(names: Sequence[str]) -> List[Tuple[str, str]]:
+    """:data:`RATIO_PAIRS`, then each precision twin over its fp32 system, the HF pipeline and the bare forward."""
+    pairs = list(RATIO_PAIRS)
+    for name in names:
+        base = precision_base(name)
+        if base is not None:
+            pairs += [(name, base), (name, "hf_pipeline"), (name, "bare_forward")]
+    return pairs
 
 
 @dataclass
@@ -46,6 +62,9 @@ class System:
     info: SystemInfo = field(default_factory=SystemInfo)
     score: Optional[Callable[[Any], Quality]] = None
     tokenizer: Any = None  # the encoder's tokenizer, used to count wordpieces
+    calls: Any = None  # compute.EncoderCalls of the last pass, where counted
+    geometry: Optional[EncoderGeometry] = None  # the encoder's sizes, for its FLOPs
+    details: Optional[Callable[[], Dict[str, Any]]] = None  # more info, known once the system ran
 
 
 @dataclass
@@ -120,9 +139,9 @@ def summarize_seconds(seconds: Sequence[float], n_words: int, n_wordpieces: int)
 
 
 def speed_ratios(systems: Mapping[str, Mapping[str, Any]]) -> Dict[str, float]:
-    """``{"A/B": wps(A) / wps(B)}`` for the :data:`RATIO_PAIRS` whose systems both ran."""
+    """``{"A/B": wps(A) / wps(B)}`` for the :func:`ratio_pairs` whose systems both ran."""
     ratios: Dict[str, float] = {}
-    for a, b in RATIO_PAIRS:
+    for a, b in ratio_pairs(list(systems)):
         if a in systems and b in systems:
             wa, wb = systems[a].get("words_per_second"), systems[b].get("words_per_second")
             if wa is not None and wb:

@@ -1,15 +1,18 @@
-"""CLI commands: inference speed and profiles."""
+"""CLI commands: inference speed, profiles, and the int8 layers to keep in fp32."""
+import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 import typer
 from wasabi import msg
 
+from ..bench.int8_selection import select_int8
+from ..bench.kernels import clean_blas_environment
 from ..bench.profiling import profile_markdown, profile_pipeline, write_profile
 from ..bench.render import OUTPUT_NAMES, markdown_table, write_outputs
 from ..bench.spec import BenchmarkSpec
 from ..bench.speed import run_benchmark
-from ..files import check_report_output
+from ..files import JSON_FILE, check_output, check_report_output, write_json_atomic
 from .app import app
 from .options import parse_pair
 from .progress import QUIET_HELP, progress_printer
@@ -31,7 +34,13 @@ def benchmark_cmd(
     bare_batch_size: int = typer.Option(64, help="bare_forward batch size (sentences)"),
     bare_sort_by: str = typer.Option("wordpieces", help="bare_forward sorts sentences by wordpieces or words"),
     threads: Optional[int] = typer.Option(None, help="torch.set_num_threads (default: torch's)"),
-    int8: bool = typer.Option(True, "--int8/--no-int8", help="Also time the token_classifier with int8 dynamic quantization (and its F1)"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="Also time the token_classifier with int8 dynamic quantization (and its F1); --no-int8 drops int8 from --precision"),
+    precision: List[str] = typer.Option([], "--precision", help="Precision twins of the token_classifier to time, each with its F1: bf16, int8, onnx, onnx-int8; repeat or comma-separate (default: int8)"),
+    ner_precision: List[str] = typer.Option([], "--ner-precision", help="Precision twins of the ner pipeline (same modes; default: none)"),
+    fp32_module: List[str] = typer.Option([], "--fp32-module", help="fnmatch pattern of an encoder Linear layer the int8 modes leave in fp32 (from select-int8); repeat or comma-separate"),
+    int8_per_channel: bool = typer.Option(False, "--int8-per-channel/--int8-per-tensor", help="int8 weight scales per output channel or per matrix"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="-1 = CPU; N = run every system on GPU N (bf16 only among the lower precisions)"),
+    peak: bool = typer.Option(True, "--peak/--no-peak", help="Measure the matmul peak at the encoder's shapes and record the kernels (FLOP/s over peak per system)"),
     chunk_size: int = typer.Option(4, help="Run the pipelines' transformer in length-sorted chunks of N windows (spacy-bert-ner.TransformerModel.v1); 0: spacy-transformers' padding of every window to the longest"),
     rss: str = typer.Option("subprocess", help="Peak RSS: subprocess (per system, fresh process), process (this process so far) or none"),
     train_time: List[str] = typer.Option([], "--train-time", help="NAME=PATH of a train_time.json; repeat per system"),
@@ -39,6 +48,7 @@ def benchmark_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Inference speed of the pipelines, HF's pipeline and the bare encoder on the same words."""
+    clean_blas_environment(sys.argv)  # restarts without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE where set
     try:
         train_times = dict(parse_pair(value, "--train-time") for value in train_time)
         check_report_output(
@@ -49,6 +59,8 @@ def benchmark_cmd(
             encoder_dir=str(encoder) if encoder else None, max_words=max_words, repeats=repeats,
             int8=int8 and tc is not None, chunk_size=chunk_size, spacy_batch_size=batch_size, hf_batch_size=hf_batch_size,
             bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
+            precisions=split_values(precision) or ("int8",), ner_precisions=split_values(ner_precision),
+            fp32_modules=split_values(fp32_module), int8_per_channel=int8_per_channel, peak=peak, gpu_id=gpu_id,
         )
         result = run_benchmark(
             spec, train_times=train_times, hf_recipe=hf_recipe, progress=progress_printer(quiet),
@@ -83,3 +95,34 @@ def profile_cmd(
     typer.echo(profile_markdown(result))
     msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
 
+
+def split_values(values: Sequence[str]) -> Tuple[str, ...]:
+    """Repeated and comma-separated option values as one tuple (``--precision bf16,int8 --precision onnx``)."""
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+@app.command("select-int8")
+def select_int8_cmd(
+    pipeline_dir: Path = typer.Argument(..., help="Trained pipeline folder (token_classifier or ner)"),
+    data_path: Path = typer.Argument(..., help="Gold DocBin to choose on: the DEV set (corpus/conll2003/dev.spacy)"),
+    output: Path = typer.Argument(..., help="JSON file for the selection (e.g. reports/conll2003/int8_selection.json)"),
+    mode: str = typer.Option("int8", help="int8 (torch) or onnx-int8 (ONNX Runtime)"),
+    int8_per_channel: bool = typer.Option(False, "--int8-per-channel/--int8-per-tensor", help="int8 weight scales per output channel or per matrix"),
+    tolerance: float = typer.Option(0.1, help="Keep layers in fp32 until dev F1 is at most this many points below fp32"),
+    max_words: int = typer.Option(0, help="Only the first N words of the data (0: all)"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file that is not JSON"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+) -> None:
+    """Choose on dev which encoder Linear layers the int8 modes keep in fp32 (for benchmark --fp32-module)."""
+    try:
+        check_output(output, JSON_FILE, inputs=[pipeline_dir, data_path], force=force)
+        selection = select_int8(pipeline_dir, data_path, mode=mode, per_channel=int8_per_channel,
+                                tolerance=tolerance, max_words=max_words, progress=progress_printer(quiet))
+    except (OSError, ValueError, RuntimeError) as err:
+        msg.fail(str(err), exits=1)
+    write_json_atomic(output, selection.to_json())
+    flags = " ".join(f"--fp32-module '{pattern}'" for pattern in selection.chosen) or "(none: all int8)"
+    status = "within" if selection.within_tolerance else "NOT within"
+    msg.good(f"dev F1 {selection.chosen_f1 * 100:.2f} vs fp32 {selection.fp32_f1 * 100:.2f} ({status} "
+             f"{selection.tolerance_points:g} points) keeping {len(selection.chosen)} group(s) in fp32: {flags}")
+    msg.good(f"Wrote {output}")

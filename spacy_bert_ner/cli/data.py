@@ -11,7 +11,7 @@ from .app import app
 
 @app.command("convert")
 def convert_cmd(
-    input_path: Path = typer.Argument(..., help="CoNLL-2003 .txt or GMB ner_dataset.csv"),
+    input_path: Path = typer.Argument(..., help="CoNLL-2003 .txt or GMB ner_dataset.csv (.gz too)"),
     output_path: Path = typer.Argument(..., help="Output .spacy (DocBin) file"),
     fmt: str = typer.Option("conll", "--format", "-f", help="conll or gmb"),
     scheme: str = typer.Option("auto", help="Tag scheme of the input: auto, iob1 or iob2"),
@@ -25,6 +25,10 @@ def convert_cmd(
     labels: Optional[str] = typer.Option(
         None, help="Entity types allowed, comma-separated (default: CoNLL PER,ORG,LOC,MISC; GMB its eight)"
     ),
+    split: str = typer.Option(
+        "all", help="GMB only: train, dev or test keeps that contiguous block of sentences in file order "
+        "(first 80%, next 10%, last 10%); all: every sentence"
+    ),
 ) -> None:
     """Convert a NER corpus to spaCy's binary format, one Doc per document."""
     from ..data import CorpusFormatError, convert
@@ -36,10 +40,12 @@ def convert_cmd(
             input_path, output_path, fmt=fmt, scheme=scheme, n_sents=n_sents,  # type: ignore[arg-type]
             encoding=encoding, limit_docs=limit_docs, lang=lang, force=force,
             labels=None if labels is None else [label.strip() for label in labels.split(",")],
+            split=split,
         )
     except (CorpusFormatError, ValueError, OSError) as err:
         msg.fail(str(err), exits=1)
-    msg.good(f"Wrote {output_path}")
+    split_text = "" if stats["split"] == "all" else f" (split {stats['split']})"
+    msg.good(f"Wrote {output_path}{split_text}")
     msg.info(f"Read as {stats['scheme'].upper()}: {stats['scheme_reason']}")
     per_type = ", ".join(f"{k} {v:,}" for k, v in stats["per_type"].items())
     msg.text(

@@ -138,6 +138,36 @@ def summary_cmd(
 
 
 
+@app.command("gmb-results")
+def gmb_results_cmd(
+    output_dir: Path = typer.Argument(..., help="Folder for gmb.json and gmb.md (e.g. docs/results)"),
+    system: List[str] = typer.Option(..., help="NAME=DIR with {test,dev}_metrics.json; NAME=DIR1,DIR2,... for several seeds. Rows named token_classifier, token_classifier_pos, token_classifier_goldpos are the POS rows"),
+    original: Path = typer.Option(Path("configs/gmb_original.json"), help="The original system's quoted figures (another encoder and split)"),
+    hf_recipe: Optional[Path] = typer.Option(None, help="The HF Trainer recipe's JSON on the same split and encoder"),
+    split: str = typer.Option("test", help="Headline split"),
+    n_resamples: int = typer.Option(1000, help="Bootstrap resamples (CIs and the paired tests)"),
+    seed: int = typer.Option(0, help="Bootstrap random seed"),
+) -> None:
+    """GMB results: the rows (no POS, predicted POS, gold POS, ner, HF recipe), the quoted original, whether POS helps."""
+    from ..evaluation.gmb_results import build_gmb_results, gmb_paths, write_gmb_results
+
+    try:
+        systems = dict(system_dirs(value, "--system") for value in system)
+        names = [path.name for path in gmb_paths(output_dir).values()]
+        check_report_output(output_dir, names, [d for dirs in systems.values() for d in dirs] + [hf_recipe, original])
+        results = build_gmb_results(systems, recipe_path=hf_recipe, original_path=original, headline_split=split,
+                                    n_resamples=n_resamples, seed=seed)
+    except (OSError, ValueError, KeyError) as err:
+        msg.fail(f"gmb-results: {err}", exits=1)
+    paths = write_gmb_results(results, output_dir)
+    msg.good(f"Wrote {paths['json']} and {paths['md']}")
+    for effect in results["pos_effect"]:
+        if effect["split"] == split:
+            msg.text(effect["answer"])
+    for warning in results["warnings"]:
+        msg.warn(warning)
+
+
 def system_dirs(value: str, option: str) -> Tuple[str, List[Path]]:
     """``"ner=dirA,dirB"`` -> ``("ner", [Path("dirA"), Path("dirB")])``: one metrics folder per seed."""
     name, text = parse_pair(value, option)

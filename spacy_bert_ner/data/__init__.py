@@ -9,9 +9,12 @@ IOB2, is explicit (``scheme``) and its result is reported by :func:`convert`.
 Modules: ``conll`` and ``gmb`` (the readers), ``iob`` (tag checks, scheme
 detection; the conversion itself is ``tags.iob1_to_iob2``), ``sentences``
 (sentences -> Docs), ``text`` (decoding with located errors), ``errors``,
-``docbin`` (DocBin writing, counts, the ``convert`` entry point).
+``docbin`` (DocBin writing, counts, the ``convert`` entry point), ``splits``
+(GMB's 80/10/10 split), ``corpora`` (the gold-POS corpus reader; importing
+this package registers it, as its entry point does for plain ``spacy train``).
 """
 from ..tags import iob1_to_iob2  # its one home; re-exported here for the readers' users
+from . import corpora
 from .conll import read_conll
 from .docbin import ConvertStats, CorpusStats, convert, corpus_stats, write_docbin
 from .errors import CorpusFormatError

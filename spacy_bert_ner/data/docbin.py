@@ -20,6 +20,7 @@ from .conll import read_conll_scheme
 from .errors import PathLike
 from .gmb import read_gmb_scheme
 from .iob import SchemeReport, TagScheme
+from .splits import check_split
 
 CorpusFormat = Literal["conll", "gmb"]
 FORMATS = ("conll", "gmb")
@@ -44,6 +45,7 @@ class ConvertStats(CorpusStats):
     output: str
     scheme: TagScheme  # "iob1" or "iob2": what the input was read as
     scheme_reason: str  # why: given, or the evidence ``auto`` found (first line, count)
+    split: str  # "all", or the GMB block kept: "train", "dev" or "test" (.splits)
 
 
 def corpus_stats(docs: Iterable[Doc]) -> CorpusStats:
@@ -96,6 +98,7 @@ def convert(
     lang: str = "en",
     force: bool = False,
     labels: Optional[Collection[str]] = None,
+    split: str = "all",
 ) -> ConvertStats:
     """Read a corpus file, write it as a DocBin and return its :func:`corpus_stats`.
 
@@ -104,7 +107,9 @@ def convert(
     ``fmt="gmb"`` it means UTF-8 with a Windows-1252 fallback. The result also
     has ``input``, ``output``, ``scheme`` (the scheme the input was read as) and
     ``scheme_reason``. ``labels`` are the entity types allowed (None: the
-    format's own, CoNLL-2003's or GMB's).
+    format's own, CoNLL-2003's or GMB's). ``split`` (GMB only): ``train``,
+    ``dev`` or ``test`` keeps that contiguous block of the 80/10/10 split by
+    sentence number (:mod:`.splits`), before ``limit_docs``; ``all`` keeps every sentence.
     Nothing is written when reading fails; ``output_path`` equal to the input,
     or a non-empty file that is not a DocBin (unless ``force``), is refused
     before reading.
@@ -113,19 +118,22 @@ def convert(
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}; got {fmt!r}")
     if limit_docs < 0:
         raise ValueError(f"limit_docs must be >= 0 (0: all); got {limit_docs}")
+    check_split(split)
+    if split != "all" and fmt != "gmb":
+        raise ValueError(f"split {split!r} applies to fmt='gmb' only (CoNLL-2003 comes as train/dev/test files)")
     if encoding is not None:
         _check_encoding(encoding)
     check_output(output_path, DOCBIN_FILE, inputs=[input_path], force=force)
     vocab = blank_vocab(lang)
     docs, detected = _read(
-        input_path, vocab, fmt=fmt, scheme=scheme, n_sents=n_sents, encoding=encoding, labels=labels
+        input_path, vocab, fmt=fmt, scheme=scheme, n_sents=n_sents, encoding=encoding, labels=labels, split=split
     )
     if limit_docs:
         docs = docs[:limit_docs]
     write_docbin(docs, check_output(output_path, DOCBIN_FILE, inputs=[input_path], force=force))
     return ConvertStats(
         **corpus_stats(docs), input=str(input_path), output=str(output_path),
-        scheme=detected.scheme, scheme_reason=detected.reason,
+        scheme=detected.scheme, scheme_reason=detected.reason, split=split,
     )
 
 
@@ -146,10 +154,12 @@ def blank_vocab(lang: str) -> Vocab:
 
 def _read(
     path: PathLike, vocab: Vocab, *, fmt: CorpusFormat, scheme: TagScheme, n_sents: int, encoding: Optional[str],
-    labels: Optional[Collection[str]],
+    labels: Optional[Collection[str]], split: str,
 ) -> Tuple[List[Doc], SchemeReport]:
     if fmt == "conll":
         return read_conll_scheme(
             path, vocab, scheme=scheme, n_sents=n_sents, encoding=encoding or "utf-8", labels=labels
         )
-    return read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents, scheme=scheme, labels=labels)
+    return read_gmb_scheme(
+        path, vocab, encoding=encoding, n_sents=n_sents, scheme=scheme, labels=labels, split=split
+    )

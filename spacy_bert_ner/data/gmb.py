@@ -5,10 +5,13 @@ one token per row, a ``Sentence: N`` marker on a sentence's first row (or on
 every row in forward-filled copies), words that may hold commas and quotes,
 a Windows-1252 original, often kept gzip-compressed, and eight entity types
 (a tag cut mid-way, ``B-g``, is not a ninth). Every bad row is a
-:class:`CorpusFormatError` naming ``path:line``.
+:class:`CorpusFormatError` naming ``path:line``: a missing or unknown tag, a
+marker that is not ``Sentence: N``, a sentence id going backwards. ``split``
+keeps one block of the deterministic 80/10/10 split (:mod:`.splits`).
 """
 import csv
 import io
+import re
 from typing import Any, Collection, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc
@@ -17,17 +20,19 @@ from spacy.vocab import Vocab
 from .errors import CorpusFormatError, PathLike
 from .iob import GMB_LABELS, SchemeReport, TagScheme, check_labels, check_scheme, resolve_scheme, tag_problem
 from .sentences import Sentence, check_n_sents, groups, make_doc
+from .splits import check_split, select_split
 from .text import LineGetter, line_at, read_text_first_fit
 
 GMB_HEADER = ["Sentence #", "Word", "POS", "Tag"]
 # Tried in order when no encoding is given. Not latin-1: it decodes any byte, but maps
 # cp1252's 0x80-0x9f (the original's ’ … and others) to C1 control characters.
 GMB_ENCODINGS = ("utf-8", "cp1252")
+_MARKER = re.compile(r"Sentence: ?(\d+)")
 
 
 def read_gmb(
     path: PathLike, vocab: Vocab, *, encoding: Optional[str] = None, n_sents: int = 10,
-    labels: Optional[Collection[str]] = None,
+    labels: Optional[Collection[str]] = None, split: str = "all",
 ) -> List[Doc]:
     """Read the GMB extract in Kaggle's ``ner_dataset.csv`` layout (``Sentence #,Word,POS,Tag``).
 
@@ -36,24 +41,32 @@ def read_gmb(
     ``n_sents`` sentences per Doc (the corpus has no document boundaries);
     ``n_sents == 0`` gives one Doc per sentence. An entity type outside
     ``labels`` (default: GMB's eight, :data:`GMB_LABELS`) is an error at its line.
+    ``split``: ``all``, or ``train`` / ``dev`` / ``test``, one contiguous block
+    of the sentences in file order (:func:`.splits.split_range`), grouped after
+    the cut so no Doc straddles two splits.
     """
-    docs, _ = read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents, labels=labels)
+    docs, _ = read_gmb_scheme(path, vocab, encoding=encoding, n_sents=n_sents, labels=labels, split=split)
     return docs
 
 
 def read_gmb_scheme(
     path: PathLike, vocab: Vocab, *, encoding: Optional[str], n_sents: int, scheme: TagScheme = "auto",
-    labels: Optional[Collection[str]] = None,
+    labels: Optional[Collection[str]] = None, split: str = "all",
 ) -> Tuple[List[Doc], SchemeReport]:
-    """:func:`read_gmb`, also returning the scheme the file was read as (``iob1`` or ``iob2``) and why."""
+    """:func:`read_gmb`, also returning the scheme the file was read as (``iob1`` or ``iob2``) and why.
+
+    The scheme is decided on the whole file, before ``split`` keeps its block.
+    """
     check_scheme(scheme)
     check_n_sents(n_sents)
+    check_split(split)
     labels = GMB_LABELS if labels is None else labels
     check_labels(labels)
     text = read_text_first_fit(path, GMB_ENCODINGS if encoding is None else [encoding])
     sentences = _parse_gmb(path, text, frozenset(labels))
     detected = resolve_scheme(path, sentences, scheme, line_at(text))
-    docs = [make_doc(vocab, group, with_pos=True) for group in groups(sentences, n_sents or 1)]
+    kept = select_split(sentences, split)
+    docs = [make_doc(vocab, group, with_pos=True) for group in groups(kept, n_sents or 1)]
     return docs, detected
 
 
@@ -84,7 +97,8 @@ def _gmb_sentences(path: PathLike, reader: Any, get_line: LineGetter, labels: Co
         # A new "Sentence: N" starts a sentence; a repeated one (forward-filled files) does not.
         if row[0] and row[0] != marker:
             marker = row[0]
-            sentences.append(Sentence())
+            previous = sentences[-1].number if sentences else 0
+            sentences.append(Sentence(number=_sentence_number(path, line_no, row[0], previous, get_line)))
         problem = tag_problem(row[3], seen_tags, labels)
         if problem:
             raise CorpusFormatError(path, line_no, problem, get_line(line_no))
@@ -98,6 +112,19 @@ def _gmb_sentences(path: PathLike, reader: Any, get_line: LineGetter, labels: Co
     return sentences
 
 
+def _sentence_number(path: PathLike, line_no: int, marker: str, previous: int, get_line: LineGetter) -> int:
+    """N of a ``Sentence: N`` marker, which must be greater than the previous sentence's."""
+    found = _MARKER.fullmatch(marker.strip())
+    if found is None:
+        problem = f"expected 'Sentence: N' in the 'Sentence #' column, got {marker!r}"
+        raise CorpusFormatError(path, line_no, problem, get_line(line_no))
+    number = int(found.group(1))
+    if number <= previous:
+        problem = f"sentence id {number} goes backwards (previous sentence: {previous}); expected ids in increasing order"
+        raise CorpusFormatError(path, line_no, problem, get_line(line_no))
+    return number
+
+
 def _check_gmb_row(path: PathLike, line_no: int, row: Sequence[str], started: bool, get_line: LineGetter) -> None:
     if len(row) != len(GMB_HEADER):
         problem = f"expected {len(GMB_HEADER)} fields ({', '.join(GMB_HEADER)}), got {len(row)}"
@@ -107,3 +134,5 @@ def _check_gmb_row(path: PathLike, line_no: int, row: Sequence[str], started: bo
         raise CorpusFormatError(path, line_no, problem, get_line(line_no))
     if not row[1]:
         raise CorpusFormatError(path, line_no, "empty word", get_line(line_no))
+    if not row[3]:
+        raise CorpusFormatError(path, line_no, "missing NER tag in the 'Tag' column", get_line(line_no))

@@ -14,12 +14,16 @@ from spacy.vocab import Vocab
 
 @dataclass
 class Sentence:
-    """One sentence as read: parallel lists, plus each token's 1-based line number."""
+    """One sentence as read: parallel lists, plus each token's 1-based line number.
+
+    ``number``: the id the file gives the sentence (GMB's ``Sentence: N``); 0 when it has none (CoNLL).
+    """
 
     words: List[str] = field(default_factory=list)
     pos: List[str] = field(default_factory=list)
     ner: List[str] = field(default_factory=list)
     lines: List[int] = field(default_factory=list)
+    number: int = 0
 
 
 def check_n_sents(n_sents: int) -> None:

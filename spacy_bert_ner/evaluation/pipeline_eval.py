@@ -21,6 +21,7 @@ from spacy.util import fix_random_seed
 
 from ..bench.env import dir_size_mb, hardware_info, peak_rss_mb
 from ..bench.timing import Progress, silent
+from ..data.corpora import copy_gold_tags, pos_readers_without_tags
 from ..data.docbin import DOCBIN_FILE
 from ..util import TOKEN_CLASSIFIER_FACTORY, find_transformer, hf_model, scores_key
 from .calibration import Calibration, calibration, scored_entities
@@ -278,6 +279,7 @@ def evaluate_pipeline(
     warn: Callable[[str], None] = _warn,
     overrides: Optional[Dict[str, Any]] = None,
     progress: Progress = silent,
+    gold_tags: bool = False,
 ) -> MetricsRecord:
     """Load a pipeline, score it on a DocBin like ``spacy evaluate``, measure it.
 
@@ -294,6 +296,9 @@ def evaluate_pipeline(
     ``overrides``: config overrides at load time (``spacy.load(config=)``), e.g.
     ``{"components.token_classifier.confidence": "mean"}``. ``progress`` gets a
     line before and after each phase, never inside the timed pass.
+    ``gold_tags``: copy the gold ``token.tag_`` into every predicted doc before
+    the pass (:func:`spacy_bert_ner.data.corpora.copy_gold_tags`), for a head
+    trained on gold POS; recorded as ``data.gold_tags``. Raw text has no gold tags.
     Returns the metrics record written to ``{split}_metrics.json`` (with
     ``"confusion"``, ``"errors"`` and the ``"displacy"`` pages in it, which
     ``report.write_evaluation`` writes to their own files).
@@ -306,6 +311,12 @@ def evaluate_pipeline(
     nlp = spacy.load(pipeline_dir, config=overrides or {})
     examples = read_gold(nlp, data_path)
     check_gold_labels(nlp, examples, warn)
+    untagged = [] if gold_tags else pos_readers_without_tags(nlp)
+    if gold_tags:
+        examples = [copy_gold_tags(example) for example in examples]
+    if untagged:
+        warn(f"{', '.join(untagged)} embeds token.tag_ (pos_width > 0) but nothing before it tags the text: "
+             "it sees no POS; a head trained on gold POS needs --gold-tags")
     scorer = CapturingScorer(nlp)
     progress(f"evaluate: {name}: pass 1/1 over {len(examples)} docs of {data_path}")
     started = time.perf_counter()
@@ -345,7 +356,10 @@ def evaluate_pipeline(
         "training": train_time,
         "hardware": hardware_info(gpu_id),
         "pipeline": pipeline_summary(nlp, pipeline_dir, encoder_label),
-        "data": {"path": str(data_path), **quality["data"], "doc_fingerprints": quality["doc_fingerprints"]},
+        "data": {
+            "path": str(data_path), **quality["data"], "doc_fingerprints": quality["doc_fingerprints"],
+            "gold_tags": gold_tags,
+        },
         "confusion": quality["confusion"],
         "errors": quality["errors"],
         "displacy": displacy_pages((eg.predicted for eg in scorer.examples), spans_key=scores_key(nlp)),

@@ -45,7 +45,7 @@ from .recipe_data import (
     Sentences,
     encode_sentences,
     entity_types,
-    read_conll_sentences,
+    read_sentences,
 )
 from .records import (
     DataRecord,
@@ -100,7 +100,7 @@ class RecipeConfig:
 
 
 class _Split(NamedTuple):
-    """A CoNLL file read and cut to the sentences used."""
+    """A CoNLL file or DocBin read and cut to the sentences used."""
 
     path: Path
     words: Sentences
@@ -115,7 +115,7 @@ class _Split(NamedTuple):
 
 
 def _read_split(path: PathLike, limit: int) -> _Split:
-    words, tags = read_conll_sentences(path)
+    words, tags = read_sentences(path)
     n_total = len(words)
     if limit:
         words, tags = words[:limit], tags[:limit]

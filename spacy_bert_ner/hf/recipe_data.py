@@ -1,4 +1,4 @@
-"""The HF Trainer recipe's data: CoNLL sentences in, Trainer features with first-subword labels out.
+"""The HF Trainer recipe's data: CoNLL or DocBin sentences in, Trainer features with first-subword labels out.
 
 As the source write-ups prepare it (HF course chapter 7, ``run_ner.py``): one
 example per sentence, no document context; the IOB2 label on each word's FIRST
@@ -10,13 +10,15 @@ The training run itself is :mod:`.recipe`.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
+from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from ..alignment import NO_PIECE, hf_first_subword_labels, hf_first_subword_positions
 from ..data import read_conll
+from ..data.docbin import DOCBIN_FILE
 from ..evaluation.metrics import doc_to_iob2
 from ..tags import bio_repair, split_tag
 
@@ -33,15 +35,40 @@ def read_conll_sentences(path: PathLike) -> Tuple[Sentences, Sentences]:
     lines are document boundaries, IOB1 files come back as IOB2) and splits
     each Doc at its sentence starts. Empty sentences do not occur.
     """
+    return _doc_sentences(read_conll(path, Vocab()))
+
+
+def read_sentences(path: PathLike) -> Tuple[Sentences, Sentences]:
+    """Words and IOB2 tags per sentence of a CoNLL-2003 file or a DocBin (``.spacy``, e.g. a GMB split).
+
+    A ``.spacy`` file must start like a DocBin, as ``evaluate`` checks; its Docs'
+    own tokens, sentence starts and entities are used (a Doc without sentence
+    starts is one sentence), so the recipe reads exactly the gold words the
+    spaCy pipelines are scored on.
+    """
+    if Path(path).suffix.lower() != ".spacy":
+        return read_conll_sentences(path)
+    if not DOCBIN_FILE.recognises(Path(path)):
+        raise ValueError(f"{path}: not a DocBin (.spacy) file; expected spaCy's binary format (convert makes one)")
+    return read_docbin_sentences(path)
+
+
+def read_docbin_sentences(path: PathLike) -> Tuple[Sentences, Sentences]:
+    """Words and IOB2 tags per sentence of a DocBin file, in file order."""
+    return _doc_sentences(DocBin().from_disk(path).get_docs(Vocab()))
+
+
+def _doc_sentences(docs: Iterable[Doc]) -> Tuple[Sentences, Sentences]:
     words: Sentences = []
     tags: Sentences = []
-    for doc in read_conll(path, Vocab()):
+    for doc in docs:
         doc_tags = doc_to_iob2(doc)
-        for sent in doc.sents:
+        sents = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
+        for sent in sents:
             if len(sent) == 0:
                 continue
             words.append([token.text for token in sent])
-            # read_conll never lets an entity cross a sentence; bio_repair is then a no-op.
+            # An entity crossing a sentence start is cut there (the readers never write one).
             tags.append(bio_repair(doc_tags[sent.start : sent.end]))
     return words, tags
 

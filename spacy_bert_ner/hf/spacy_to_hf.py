@@ -31,6 +31,8 @@ from .records import ExportSummary
 
 HEAD_ARCHITECTURE = "spacy-bert-ner.TokenClassifier.v1"
 LISTENER_ARCHITECTURE = "spacy-bert-ner.FirstSubwordListener.v1"
+# The same model as LISTENER_ARCHITECTURE when pooling = "first", the only pooling HF has.
+POOLING_LISTENER_ARCHITECTURE = "spacy-bert-ner.SubwordPoolingListener.v1"
 # What save_pretrained writes for a model and its tokenizer (any family): the
 # entries of an HF folder that export-hf (and the encoder command) own.
 HF_FOLDER_FILES = (
@@ -78,7 +80,9 @@ def check_exportable(nlp: Language, component: str = "token_classifier") -> str:
                 "or shape features or CRF transitions have no place in AutoModelForTokenClassification)"
             )
     tok2vec = model_cfg.get("tok2vec", {})
-    if tok2vec.get("@architectures") != LISTENER_ARCHITECTURE:
+    if tok2vec.get("@architectures") == POOLING_LISTENER_ARCHITECTURE:
+        _check_first_pooling(component, tok2vec.get("pooling", "first"))
+    elif tok2vec.get("@architectures") != LISTENER_ARCHITECTURE:
         raise InteropError(
             f"{component}: expected tok2vec {LISTENER_ARCHITECTURE!r}, got {tok2vec.get('@architectures')!r}"
         )
@@ -87,6 +91,14 @@ def check_exportable(nlp: Language, component: str = "token_classifier") -> str:
         if listener in nlp.get_pipe(name).listeners:
             return name
     raise InteropError(f"{component}: no transformer component feeds its listener")
+
+
+def _check_first_pooling(component: str, pooling: str) -> None:
+    if pooling != "first":
+        raise InteropError(
+            f"{component}: model.tok2vec.pooling = {pooling!r}; HF's token classification reads each "
+            "word's first subword only, so only pooling = 'first' can be exported (retrain with it)"
+        )
 
 
 def spacy_to_hf(nlp: Language, component: str = "token_classifier") -> Tuple[Any, Any]:
