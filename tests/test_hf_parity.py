@@ -46,6 +46,7 @@ def test_export_agrees_with_repair_decoding_on_every_sentence(pair):
     assert report["sentences"] == len(PARITY_TEXTS)
     assert report["spacy_entities"] >= 15  # not vacuous
     assert report["sentences_differing"] == 0, report["disagreements"]
+    assert report["differing_at_split_words"] == 0 and report["differing_otherwise"] == []
     assert report["same_entities"] == report["spacy_entities"] == report["hf_entities"]
 
 
@@ -63,6 +64,7 @@ def test_a_changed_export_is_caught(pair, tmp_path):
     assert report["sentences_differing"] > 0
     assert report["hf_entities"] < report["spacy_entities"]
     assert len(report["disagreements"]) == report["sentences_differing"]
+    assert report["differing_otherwise"]  # no word here is split by the pre-tokenizer
 
 
 def test_cli_writes_the_report_and_refuses_its_input(pair, tmp_path):

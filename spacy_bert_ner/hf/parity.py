@@ -48,6 +48,11 @@ class ParityReport(TypedDict):
     hf_entities: int
     same_entities: int  # entities found by both, same span and type
     sentences_differing: int
+    # differing sentences where a word with a differing entity is one the tokenizer's
+    # pre-tokenizer splits (``U.S.``, ``SKIING-WORLD``): HF's pipeline then takes each
+    # piece for a word of its own and labels it by its own first subword
+    differing_at_split_words: int
+    differing_otherwise: List[int]  # sentence indices of the rest: unexplained by the split
     disagreements: List[Disagreement]
 
 
@@ -73,10 +78,9 @@ def spacy_spans(nlp: Language, sentences: Sequence[Sequence[str]], batch_size: i
         yield [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
 
 
-def hf_spans(hf_dir: PathLike, texts: Sequence[str], batch_size: int = 32) -> Iterator[List[CharSpan]]:
+def hf_spans(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 32) -> Iterator[List[CharSpan]]:
     from transformers import pipeline
 
-    model, tokenizer = load_hf_token_classifier(hf_dir)
     with quiet_transformers():
         ner = pipeline(
             "token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="first", device=-1
@@ -97,8 +101,10 @@ def hf_parity(
         raise ValueError(f"{corpus}: no sentences to compare")
     nlp = load_pipeline(pipeline_path, config={"components": {component: {"decoding": "repair"}}})
     texts = [" ".join(words) for words in sentences]
-    pairs = list(zip(spacy_spans(nlp, sentences), hf_spans(hf_dir, texts)))
+    model, tokenizer = load_hf_token_classifier(hf_dir)
+    pairs = list(zip(spacy_spans(nlp, sentences), hf_spans(model, tokenizer, texts)))
     differing = [i for i, (ours, theirs) in enumerate(pairs) if ours != theirs]
+    at_split = [i for i in differing if _at_split_word(tokenizer, sentences[i], *pairs[i])]
     return ParityReport(
         pipeline=str(pipeline_path), hf_model=str(hf_dir), corpus=str(corpus), component=component,
         spacy_decoding="repair", hf_aggregation="first",
@@ -106,9 +112,23 @@ def hf_parity(
         sentences=len(sentences), words=sum(len(words) for words in sentences),
         spacy_entities=sum(len(ours) for ours, _ in pairs), hf_entities=sum(len(theirs) for _, theirs in pairs),
         same_entities=sum(len(set(ours) & set(theirs)) for ours, theirs in pairs),
-        sentences_differing=len(differing),
+        sentences_differing=len(differing), differing_at_split_words=len(at_split),
+        differing_otherwise=[i for i in differing if i not in set(at_split)],
         disagreements=[_disagreement(i, texts[i], *pairs[i]) for i in differing[:MAX_LISTED]],
     )
+
+
+def _at_split_word(tokenizer: Any, words: Sequence[str], ours: List[CharSpan], theirs: List[CharSpan]) -> bool:
+    """Does a differing entity touch a word that the pre-tokenizer cuts into several pieces?"""
+    differing = set(ours) ^ set(theirs)
+    pre_tokenize = tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str
+    start = 0
+    for word in words:
+        end = start + len(word)
+        if any(s < end and start < e for s, e, _ in differing) and len(pre_tokenize(word)) > 1:
+            return True
+        start = end + 1
+    return False
 
 
 def _disagreement(index: int, text: str, ours: List[CharSpan], theirs: List[CharSpan]) -> Disagreement:
@@ -120,7 +140,8 @@ def parity_lines(report: ParityReport) -> List[str]:
     lines = [
         f"{report['sentences']} sentences, {report['words']} words: spaCy {report['spacy_entities']} entities, "
         f"HF {report['hf_entities']}, {report['same_entities']} identical; "
-        f"{report['sentences_differing']} sentences differ"
+        f"{report['sentences_differing']} sentences differ, {report['differing_at_split_words']} of them at a "
+        f"word HF's pre-tokenizer splits ({len(report['differing_otherwise'])} otherwise)"
     ]
     for item in report["disagreements"][:5]:
         only_ours = sorted(set(map(tuple, item["spacy"])) - set(map(tuple, item["hf"])))
