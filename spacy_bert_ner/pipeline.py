@@ -142,7 +142,7 @@ class TokenClassifier(TrainablePipe):
     ) -> None:
         if confidence not in CONFIDENCES:
             raise ValueError(f"confidence: expected one of {', '.join(CONFIDENCES)}, got {confidence!r}")
-        check_training_settings(label_smoothing, head_lr_scale, bool(model.attrs.get("use_crf", False)))
+        check_training_settings(label_smoothing, head_lr_scale, model is not None and bool(model.attrs.get("use_crf")))
         self.confidence = confidence
         self.label_smoothing = label_smoothing
         self.head_lr_scale = head_lr_scale
