@@ -196,11 +196,12 @@ def test_calibration_command_reports_both_aggregations(saved, docbin_path, tmp_p
     assert report["default"] == "min" and list(report["calibration"]) == ["min", "mean"]
     by_mode = report["calibration"]
     assert by_mode["min"]["n_entities"] == by_mode["mean"]["n_entities"] > 0
-    # mean >= min for every entity, so the mean confidences are higher on average
+    # mean >= min for every entity and > for a multi-token entity with unequal probabilities (the
+    # random head has many): equal averages would mean the load-time override was ignored
     def avg(mode):
         bins = [b for b in by_mode[mode]["bins"] if b["count"]]
         return sum(b["mean_confidence"] * b["count"] for b in bins) / sum(b["count"] for b in bins)
-    assert avg("mean") >= avg("min")
+    assert avg("mean") > avg("min")
     assert (out / "calibration.png").read_bytes()[:4] == b"\x89PNG"
     assert "ECE" in result.output
 
