@@ -22,9 +22,10 @@ def test_linear_groups_follow_parent_modules(pipelines):
 def test_selection_stops_once_within_tolerance(pipelines, docbin_path):
     loose = select_int8(pipelines["token_classifier"], docbin_path, tolerance=100.0)
     assert loose.within_tolerance and loose.chosen == [] and len(loose.steps) == 1
-    assert set(loose.sensitivity) == set(loose.groups)
+    assert loose.sensitivity == {}  # no sweep when nothing has to stay fp32
     strict = select_int8(pipelines["token_classifier"], docbin_path, tolerance=0.0)
     kept = [len(step.fp32_modules) for step in strict.steps]
+    assert set(strict.sensitivity) == set(strict.groups) or len(kept) == 1
     assert kept == list(range(len(kept)))  # one more group in fp32 per step, most sensitive first
     last = strict.steps[-1]
     assert strict.within_tolerance == (strict.fp32_f1 - last.f1 <= 0.0) and strict.chosen == last.fp32_modules

@@ -6,6 +6,7 @@
    = the feed-forward's down-projection, ...); each group alone is quantized, the
    rest left fp32, and the tokens whose predicted entity tag changes against
    fp32 are counted (more sensitive than F1 on one group, and not noisy).
+   Skipped when everything in int8 is already within ``tolerance``.
 3. Greedy: everything int8, then the most sensitive groups kept in fp32 one at
    a time, until dev entity F1 is within ``tolerance`` points of fp32's.
 
@@ -131,22 +132,28 @@ def select_int8(
     groups = linear_groups(hf_model(evaluator.nlp))
     progress(f"select-int8: fp32 reference on {data.n_words:,} words")
     fp32 = evaluator.run([], mode="fp32")
+
+    def within(trial: Trial) -> bool:
+        return (fp32.f1 - trial.f1) * 100 <= tolerance
+
+    steps = [evaluator.run([])]
+    progress(f"select-int8: everything in int8: F1 {steps[0].f1 * 100:.2f} (fp32 {fp32.f1 * 100:.2f})")
     sensitivity: Dict[str, Trial] = {}
-    for number, group in enumerate(groups, 1):
-        sensitivity[group] = evaluator.run([g for g in groups if g != group])
-        progress(f"select-int8: {group} alone in int8 ({number}/{len(groups)}): "
-                 f"{sensitivity[group].tags_changed} tags changed, F1 {sensitivity[group].f1 * 100:.2f}")
-    ranked = sorted(groups, key=lambda g: (-sensitivity[g].tags_changed, sensitivity[g].f1))
-    steps: List[Trial] = []
-    for kept in range(len(groups) + 1):
+    if not within(steps[0]):  # the sweep costs one dev pass per group: only when something must stay fp32
+        for number, group in enumerate(groups, 1):
+            sensitivity[group] = evaluator.run([g for g in groups if g != group])
+            progress(f"select-int8: {group} alone in int8 ({number}/{len(groups)}): "
+                     f"{sensitivity[group].tags_changed} tags changed, F1 {sensitivity[group].f1 * 100:.2f}")
+    ranked = sorted(sensitivity, key=lambda g: (-sensitivity[g].tags_changed, sensitivity[g].f1))
+    for kept in range(1, len(ranked) + 1):
+        if within(steps[-1]):
+            break
         steps.append(evaluator.run(ranked[:kept]))
         progress(f"select-int8: {kept} group(s) in fp32: F1 {steps[-1].f1 * 100:.2f} (fp32 {fp32.f1 * 100:.2f})")
-        if (fp32.f1 - steps[-1].f1) * 100 <= tolerance:
-            break
     best = steps[-1]
     return Selection(
         pipeline=str(pipeline_dir), data=str(data_path), n_words=data.n_words, mode=mode,
         int8_per_channel=per_channel, tolerance_points=tolerance, fp32_f1=fp32.f1, groups=groups,
         sensitivity=sensitivity, steps=steps, chosen=best.fp32_modules, chosen_f1=best.f1,
-        within_tolerance=(fp32.f1 - best.f1) * 100 <= tolerance,
+        within_tolerance=within(best),
     )
