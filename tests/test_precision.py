@@ -154,3 +154,28 @@ def test_bf16_is_refused_where_it_would_be_emulated(trained_dir, monkeypatch):
     nlp = load_with_precision(trained_dir, "bf16")
     with pytest.raises(ValueError, match="no native bf16"):
         nlp(TEXTS[0])
+
+
+def test_evaluate_cli_runs_in_a_chosen_precision(trained_dir, tmp_path):
+    import json
+
+    from spacy.tokens import DocBin
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    gold = tmp_path / "gold.spacy"
+    DocBin(docs=[eg.reference for eg in make_examples(spacy.load(trained_dir))]).to_disk(gold)
+    reports = {}
+    for mode in ("fp32", "int8"):
+        result = CliRunner().invoke(app, ["evaluate", str(trained_dir), str(gold), str(tmp_path / mode),
+                                          "--precision", mode, "--int8-per-channel", "--quiet"])
+        assert result.exit_code == 0, result.output
+        reports[mode] = json.loads((tmp_path / mode / "test_metrics.json").read_text())
+    assert reports["fp32"]["load_overrides"] == {}
+    assert reports["int8"]["load_overrides"]["components.transformer.model.precision"] == "int8"
+    assert "precision: int8 per-channel" in result.output
+    f1 = {mode: report["headline"]["f1"] for mode, report in reports.items()}
+    assert f1["fp32"] > 0.5 and abs(f1["int8"] - f1["fp32"]) <= 0.2, f1
+    bad = CliRunner().invoke(app, ["evaluate", str(trained_dir), str(gold), str(tmp_path / "bad"), "--precision", "fp16"])
+    assert bad.exit_code == 1 and "precision: expected one of" in bad.output

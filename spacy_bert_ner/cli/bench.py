@@ -1,7 +1,7 @@
 """CLI commands: inference speed, profiles, and the int8 layers to keep in fp32."""
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -14,7 +14,7 @@ from ..bench.spec import BenchmarkSpec
 from ..bench.speed import run_benchmark
 from ..files import JSON_FILE, check_output, check_report_output, write_json_atomic
 from .app import app
-from .options import parse_pair
+from .options import parse_pair, split_values
 from .progress import QUIET_HELP, progress_printer
 
 PROFILE_FILES = ("profile.json", "profile.md", "profile_calls.txt")  # what write_profile writes
@@ -94,11 +94,6 @@ def profile_cmd(
     paths = write_profile(result, output_dir)
     typer.echo(profile_markdown(result))
     msg.good(f"Wrote {', '.join(str(p) for p in paths.values())}")
-
-
-def split_values(values: Sequence[str]) -> Tuple[str, ...]:
-    """Repeated and comma-separated option values as one tuple (``--precision bf16,int8 --precision onnx``)."""
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
 @app.command("select-int8")

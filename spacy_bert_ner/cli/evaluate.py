@@ -8,7 +8,7 @@ from wasabi import msg
 
 from ..files import check_not_input, check_report_output
 from .app import app
-from .options import parse_pair
+from .options import parse_pair, split_values
 from .progress import QUIET_HELP, progress_printer
 
 
@@ -29,18 +29,24 @@ def evaluate_cmd(
         False, "--gold-tags", help="Copy the data's gold POS (token.tag_) into each document before the pipeline "
         "runs: for a head trained on gold POS (GMB's original setting); raw text has no gold tags",
     ),
+    precision: str = typer.Option("fp32", help="Run the transformer in fp32, bf16, int8, onnx or onnx-int8 (spacy-bert-ner.TransformerModel.v2, docs/speed.md)"),
+    fp32_module: List[str] = typer.Option([], "--fp32-module", help="fnmatch pattern of an encoder Linear layer int8 leaves in fp32 (from select-int8); repeat or comma-separate"),
+    int8_per_channel: bool = typer.Option(False, "--int8-per-channel/--int8-per-tensor", help="int8 weight scales per output channel or per matrix"),
 ) -> None:
     """Score one pipeline like `spacy evaluate`, plus seqeval, bootstrap CI, errors, speed, size."""
     from ..evaluation.pipeline_eval import evaluate_pipeline
     from ..evaluation.report import evaluation_paths, write_evaluation
+    from ..precision import Precision, precision_overrides
 
     try:
         names = [path.name for path in evaluation_paths(output_dir, split).values()]
         check_report_output(output_dir, names, [pipeline_dir, data_path, train_time])
+        mode = Precision(precision, split_values(fp32_module), int8_per_channel)
+        overrides = precision_overrides(pipeline_dir, mode) if mode.mode != "fp32" or mode.fp32_modules else None
         metrics = evaluate_pipeline(
             pipeline_dir, data_path, name=name, split=split, gpu_id=gpu_id, n_examples=n_examples,
             n_resamples=n_resamples, train_time_path=train_time, encoder_label=encoder, warn=msg.warn,
-            progress=progress_printer(quiet), gold_tags=gold_tags,
+            progress=progress_printer(quiet), gold_tags=gold_tags, overrides=overrides,
         )
     except (OSError, ValueError) as err:
         msg.fail(str(err), exits=1)
@@ -49,6 +55,8 @@ def evaluate_cmd(
     ci_text = f" (95% CI {100 * ci['low']:.2f}..{100 * ci['high']:.2f})" if ci else ""
     if gold_tags:
         msg.warn("gold POS: the documents carried the data's gold tags (--gold-tags), which raw text never has")
+    if overrides:
+        msg.info(f"precision: {mode.label()}")
     msg.good(f"{name} on {split}: F1 {100 * head['f1']:.2f}{ci_text}, P {100 * head['precision']:.2f}, R {100 * head['recall']:.2f}")
     msg.text(
         f"seqeval default {100 * metrics['seqeval']['default']['f1']:.2f}, strict IOB2 "

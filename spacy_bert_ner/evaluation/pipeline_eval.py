@@ -356,6 +356,7 @@ def evaluate_pipeline(
         "training": train_time,
         "hardware": hardware_info(gpu_id),
         "pipeline": pipeline_summary(nlp, pipeline_dir, encoder_label),
+        "load_overrides": dict(overrides or {}),
         "data": {
             "path": str(data_path), **quality["data"], "doc_fingerprints": quality["doc_fingerprints"],
             "gold_tags": gold_tags,
