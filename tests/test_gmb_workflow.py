@@ -41,9 +41,10 @@ def test_each_row_is_trained_evaluated_and_compared(short, row):
     for split in ("dev", "test"):
         metrics = f"reports/${{vars.gmb_run}}/{row}/{split}_metrics.json"
         assert metrics in evaluate["outputs"] and metrics in COMMANDS["gmb-compare"]["deps"]
-        assert metrics in COMMANDS["gmb-results"]["deps"]
+        assert metrics in COMMANDS["gmb-results"]["deps"] and metrics in COMMANDS["gmb-results-seed0"]["deps"]
         assert metrics.replace("${vars.gmb_run}", "${vars.gmb_run}-seed1") in COMMANDS["gmb-results"]["deps"]
     assert f"--system {row}=reports/${{vars.gmb_run}}/{row} " in _script("gmb-compare") + " "
+    assert f"--system {row}=reports/${{vars.gmb_run}}/{row} " in _script("gmb-results-seed0") + " "
     assert f"--system {row}=reports/${{vars.gmb_run}}/{row},reports/${{vars.gmb_run}}-seed1/{row} " in _script("gmb-results")
     assert f"--name {row} " in _script(f"gmb-evaluate-{short}")
 
@@ -77,3 +78,11 @@ def test_every_variable_and_config_the_gmb_commands_use_exists():
     seed1 = _script("gmb-seed1")
     passed = set(re.findall(r"--vars\.(\w+) ", seed1))
     assert {"gmb_source", "encoder", "gmb_max_steps", "gmb_eval_frequency", "gmb_pos_width", "batch_size"} <= passed
+
+
+def test_gmb_ends_in_the_curated_results_and_the_smoke_run_keeps_out_of_them():
+    assert PROJECT["workflows"]["gmb"][-1] == "gmb-results-seed0"
+    assert "${vars.results_dir}/gmb.json" in COMMANDS["gmb-results-seed0"]["outputs"]
+    smoke = _script("gmb-smoke")
+    assert "spacy project run gmb " in smoke and "--vars.results_dir reports/gmb-smoke" in smoke
+    assert set(COMMANDS["gmb-smoke"]["outputs"]) == {"reports/gmb-smoke/gmb.json", "reports/gmb-smoke/gmb.md"}

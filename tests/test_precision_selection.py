@@ -46,3 +46,16 @@ def test_cli_select_int8_writes_json(pipelines, docbin_path, tmp_path):
     (tmp_path / "not.json").write_text("plain text")
     bad = CliRunner().invoke(app, ["select-int8", str(pipelines["ner"]), str(docbin_path), str(tmp_path / "not.json")])
     assert bad.exit_code == 1 and "--force" in bad.output
+
+
+def test_benchmark_reads_the_chosen_groups(tmp_path):
+    from spacy_bert_ner.bench.int8_selection import SCHEMA, read_chosen
+
+    saved = tmp_path / "selection.json"
+    saved.write_text(json.dumps({"schema": SCHEMA, "chosen": ["encoder.layer.5.output.*"]}))
+    assert read_chosen(saved) == ["encoder.layer.5.output.*"]
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "something.else", "chosen": []}))
+    with pytest.raises(ValueError, match="other.json: not a select-int8 result"):
+        read_chosen(tmp_path / "other.json")
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        read_chosen(tmp_path / "missing.json")

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc
 
+from ..evaluation.aggregate import read_json
 from ..precision import INT8_MODES, Precision, load_with_precision, matching_linear_names, runners
 from ..util import hf_model
 from .data import BenchData
@@ -66,6 +67,14 @@ class Selection:
 
     def to_json(self) -> Dict[str, Any]:
         return asdict(self)
+
+
+def read_chosen(path: PathLike) -> List[str]:
+    """The groups a saved selection keeps in fp32; ValueError naming the file if it is not one."""
+    data = read_json(path, "a select-int8 JSON")
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("chosen"), list):
+        raise ValueError(f"{path}: not a select-int8 result (expected schema {SCHEMA} with a 'chosen' list)")
+    return [str(pattern) for pattern in data["chosen"]]
 
 
 def linear_groups(module: Any) -> List[str]:

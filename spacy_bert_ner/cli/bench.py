@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ..bench.int8_selection import select_int8
+from ..bench.int8_selection import read_chosen, select_int8
 from ..bench.kernels import clean_blas_environment
 from ..bench.profiling import profile_markdown, profile_pipeline, write_profile
 from ..bench.render import OUTPUT_NAMES, markdown_table, write_outputs
@@ -38,6 +38,7 @@ def benchmark_cmd(
     precision: List[str] = typer.Option([], "--precision", help="Precision twins of the token_classifier to time, each with its F1: bf16, int8, onnx, onnx-int8; repeat or comma-separate (default: int8)"),
     ner_precision: List[str] = typer.Option([], "--ner-precision", help="Precision twins of the ner pipeline (same modes; default: none)"),
     fp32_module: List[str] = typer.Option([], "--fp32-module", help="fnmatch pattern of an encoder Linear layer the int8 modes leave in fp32 (from select-int8); repeat or comma-separate"),
+    int8_selection: Optional[Path] = typer.Option(None, "--int8-selection", help="select-int8's JSON (chosen on dev): its groups stay fp32 in the int8 modes, with any --fp32-module"),
     int8_per_channel: bool = typer.Option(False, "--int8-per-channel/--int8-per-tensor", help="int8 weight scales per output channel or per matrix"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="-1 = CPU; N = run every system on GPU N (bf16 only among the lower precisions)"),
     peak: bool = typer.Option(True, "--peak/--no-peak", help="Measure the matmul peak at the encoder's shapes and record the kernels (FLOP/s over peak per system)"),
@@ -51,16 +52,16 @@ def benchmark_cmd(
     clean_blas_environment(sys.argv)  # restarts without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE where set
     try:
         train_times = dict(parse_pair(value, "--train-time") for value in train_time)
-        check_report_output(
-            output_dir, OUTPUT_NAMES.values(), [tc, ner, encoder, data, hf_recipe, *map(Path, train_times.values())]
-        )
+        check_report_output(output_dir, OUTPUT_NAMES.values(),
+                            [tc, ner, encoder, data, hf_recipe, int8_selection, *map(Path, train_times.values())])
+        fp32_modules = split_values(fp32_module) + tuple(read_chosen(int8_selection) if int8_selection else ())
         spec = BenchmarkSpec(
             data_path=str(data), tc_dir=str(tc) if tc else None, ner_dir=str(ner) if ner else None,
             encoder_dir=str(encoder) if encoder else None, max_words=max_words, repeats=repeats,
             int8=int8 and tc is not None, chunk_size=chunk_size, spacy_batch_size=batch_size, hf_batch_size=hf_batch_size,
             bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
             precisions=split_values(precision) or ("int8",), ner_precisions=split_values(ner_precision),
-            fp32_modules=split_values(fp32_module), int8_per_channel=int8_per_channel, peak=peak, gpu_id=gpu_id,
+            fp32_modules=fp32_modules, int8_per_channel=int8_per_channel, peak=peak, gpu_id=gpu_id,
         )
         result = run_benchmark(
             spec, train_times=train_times, hf_recipe=hf_recipe, progress=progress_printer(quiet),
