@@ -116,6 +116,8 @@ def test_markdown_table_rows(result):
     f1 = result["systems"]["token_classifier_int8"]["quality"]["f1"] * 100
     assert f"{f1:.2f}" in table
     assert "n/a (random head)" in table
+    load = result["machine_load"]
+    assert load["measured"] and load["wall_seconds"] > 0 and "Other processes during the timed passes" in table
 
 
 # ---------------------------------------------------------------------------

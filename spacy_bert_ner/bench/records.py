@@ -283,5 +283,6 @@ class SpeedReport(TypedDict):
     peak: Optional[PeakRecord]
     kernels: Optional[KernelsRecord]
     environment: Dict[str, Any]
+    machine_load: Dict[str, Any]  # machine_load.MachineLoad
     warnings: List[str]
     command: str

@@ -57,6 +57,16 @@ def _training_blocks(md: MarkdownRenderer, training: Mapping[str, Any]) -> List[
     return blocks + ([md.list(notes)] if notes else [])
 
 
+def _load_line(result: Mapping[str, Any]) -> str:
+    """What else took CPU time during the timed passes (``machine_load``), in one sentence."""
+    load = result.get("machine_load") or {}
+    if not load.get("measured"):
+        return "Other processes during the timed passes: not measured."
+    busy = ", ".join(f"{p['command'][:50]} {p['share_of_one_core']:.0%}" for p in load["busy"][:3])
+    return (f"Other processes during the timed passes ({load['wall_seconds']:,.0f} s): "
+            f"{load['others_share_of_one_core']:.1%} of one core" + (f" ({busy})." if busy else "."))
+
+
 def markdown_table(result: Mapping[str, Any]) -> str:
     """The report as Markdown: speeds, ratios, training, what the numbers mean."""
     md = MarkdownRenderer()
@@ -66,7 +76,7 @@ def markdown_table(result: Mapping[str, Any]) -> str:
         f"Data: {md.code(data['path'])}, {data['n_docs']:,} docs, {data['n_sentences']:,} sentences, "
         f"{data['n_words']:,} words, {data['n_wordpieces']:,} wordpieces. "
         f"Hardware: {hardware.get('cpu')}, {hardware.get('cores')} cores, torch "
-        f"{hardware.get('torch')} with {hardware.get('torch_threads')} threads."
+        f"{hardware.get('torch')} with {hardware.get('torch_threads')} threads. {_load_line(result)}"
     )
     md.add(md.table(_system_rows(result["systems"]), SYSTEM_HEADER, SYSTEM_ALIGNS))
     if result.get("precisions"):

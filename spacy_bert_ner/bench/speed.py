@@ -46,6 +46,7 @@ from .data import count_wordpieces
 from .env import hardware_info, package_versions, peak_rss_mb
 from .hf_systems import HEAD_SEED
 from .kernels import environment_record, kernels_record
+from .machine_load import LoadWatch
 from .records import DEFINITIONS, RSS_DEFINITIONS, SCHEMA, ModelPaths, PeakRecord, SpeedReport, SystemResult
 from .rss import rss_entry
 from .spec import BenchmarkSpec, build_system, counting_tokenizer
@@ -95,9 +96,11 @@ def run_benchmark(
             rss_in_process[name] = peak_rss_mb()
     tokenizer = counting_tokenizer(systems)
     data.n_wordpieces = count_wordpieces(tokenizer, data.sentences) if tokenizer is not None else 0
+    watch = LoadWatch()
     timings = measure_interleaved(
         systems, spec.repeats, clock=clock, warm_up=spec.rss != "process", progress=progress
     )
+    load = watch.stop()
     schedule += timings.schedule
     threads = torch.get_num_threads()
 
@@ -147,7 +150,8 @@ def run_benchmark(
         "peak": peak,
         "kernels": kernels_record(session_providers(results), probe=spec.peak),
         "environment": environment_record(),
-        "warnings": encoder_warnings(results),
+        "machine_load": load.to_json(),
+        "warnings": encoder_warnings(results) + [w for w in [load.warning()] if w],
         "command": command if command is not None else shlex.join([sys.executable] + sys.argv),
     }
 
