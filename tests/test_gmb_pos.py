@@ -155,3 +155,25 @@ def test_gold_pos_trains_with_the_reader_and_evaluates_with_gold_tags(gmb_docbin
                         "it sees no POS; a head trained on gold POS needs --gold-tags"]
     assert (gold["data"]["gold_tags"], plain["data"]["gold_tags"]) == (True, False)
     assert gold["data"]["n_words"] == plain["data"]["n_words"] == 2 * sum(len(t.split()) for t, _ in TRAIN_SENTENCES)
+
+
+def test_pos_config_is_the_token_classifier_config_plus_the_tagger():
+    """The predicted-POS row differs from the no-POS row only in what POS needs (a fair comparison)."""
+    from thinc.api import Config
+
+    def flat(config, prefix=""):
+        for key, value in config.items():
+            if isinstance(value, dict):
+                yield from flat(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    plain = dict(flat(Config().from_disk(CONFIGS / "token_classifier.cfg", interpolate=False)))
+    pos = dict(flat(Config().from_disk(POS_CONFIG, interpolate=False)))
+    changed = {key for key in plain.keys() & pos.keys() if plain[key] != pos[key]}
+    assert changed == {"nlp.pipeline", "components.token_classifier.model.pos_width",
+                       "training.annotating_components"}
+    assert {key.split(".")[1] for key in pos.keys() - plain.keys()} <= {"tagger", "score_weights"}
+    assert plain.keys() - pos.keys() == set()
+    # the tagger's summed loss must not swamp the classifier's averaged one in the shared encoder
+    assert pos["components.tagger.model.tok2vec.grad_factor"] <= 0.01
