@@ -12,6 +12,7 @@ from spacy_bert_ner.evaluation.gmb_results import (
     NO_POS,
     PREDICTED_POS,
     build_gmb_results,
+    dev_curve,
     gmb_markdown,
     load_published,
     oriented_pair,
@@ -143,3 +144,38 @@ def test_cli_writes_gmb_json_and_md(run_dirs, tmp_path):
     assert json.loads((out / "gmb.json").read_text())["schema"] == "spacy_bert_ner.gmb_results.v1"
     bad = CliRunner().invoke(app, args[:-2] + ["--system", f"{NO_POS}={tmp_path / 'nowhere'}"], terminal_width=200)
     assert bad.exit_code == 1 and "gmb-results:" in bad.output
+
+
+def _train_log(folder: Path, f1s) -> Path:
+    folder.mkdir()
+    rows = [{"epoch": 0, "step": 100 * i, "losses": {}, "scores": {"ents_f": f1}} for i, f1 in enumerate(f1s)]
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+def test_dev_curves_say_whether_each_run_flattened(run_dirs, tmp_path):
+    rising = _train_log(tmp_path / "rising", [1.0, 70.0, 75.0, 76.0])
+    flat = _train_log(tmp_path / "flat", [1.0, 70.0, 80.0, 80.1])
+    results = build_gmb_results(run_dirs, recipe_path=None, original_path=ORIGINAL, n_resamples=50,
+                                training={NO_POS: [rising], "ner": [flat]})
+    curves = results["dev_curves"]
+    assert curves[NO_POS][0]["steps"] == [0, 100, 200, 300] and curves[NO_POS][0]["dev_f1"][-1] == 76.0
+    assert curves[NO_POS][0]["last_gain"] == pytest.approx(1.0) and not curves[NO_POS][0]["flattened"]
+    assert curves["ner"][0]["flattened"]
+    page = gmb_markdown(results)
+    assert "## Schedule: dev F1 during training" in page
+    assert "| 76.00 | +1.00 | still rising: the budget set it |" in page
+    assert "| 80.10 | +0.10 | flat |" in page
+
+
+def test_a_bad_train_log_line_names_file_and_line(tmp_path):
+    folder = _train_log(tmp_path / "run", [1.0, 2.0])
+    with (folder / "train_log.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    with pytest.raises(ValueError, match=r"train_log.jsonl:3: not JSON"):
+        dev_curve(folder)
+
+
+def test_a_run_with_one_evaluation_has_no_curve(tmp_path):
+    with pytest.raises(ValueError, match="fewer than two dev evaluations"):
+        dev_curve(_train_log(tmp_path / "run", [1.0]))

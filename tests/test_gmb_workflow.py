@@ -46,6 +46,9 @@ def test_each_row_is_trained_evaluated_and_compared(short, row):
     assert f"--system {row}=reports/${{vars.gmb_run}}/{row} " in _script("gmb-compare") + " "
     assert f"--system {row}=reports/${{vars.gmb_run}}/{row} " in _script("gmb-results-seed0") + " "
     assert f"--system {row}=reports/${{vars.gmb_run}}/{row},reports/${{vars.gmb_run}}-seed1/{row} " in _script("gmb-results")
+    assert f"--training {row}=training/${{vars.gmb_run}}/{row} " in _script("gmb-results-seed0") + " "
+    assert f"--training {row}=training/${{vars.gmb_run}}/{row},training/${{vars.gmb_run}}-seed1/{row} " in _script("gmb-results") + " "
+    assert f"training/${{vars.gmb_run}}/{row}/train_log.jsonl" in COMMANDS["gmb-results-seed0"]["deps"]
     assert f"--name {row} " in _script(f"gmb-evaluate-{short}")
 
 

@@ -82,3 +82,33 @@ def test_step_timer_keeps_its_stamps_without_a_file():
     timer(None, {})
     timer(None, {})
     assert len(timer.times) == 2 and timer.times[0] <= timer.times[1]
+
+
+def test_train_cli_set_adds_overrides_that_a_project_variable_can_hold(docbin, tiny_bert_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli.app import app
+
+    output = tmp_path / "out"
+    args = [f"--{key}={value}" for key, value in _overrides(docbin, tiny_bert_dir, 12).items()]
+    pooling = (
+        "components.token_classifier.model.tok2vec.@architectures=spacy-bert-ner.SubwordPoolingListener.v1"
+        " components.token_classifier.model.tok2vec.pooling=mean components.token_classifier.label_smoothing=0.1"
+    )
+    result = CliRunner().invoke(
+        app, ["train", str(CONFIGS / "token_classifier.cfg"), "--output", str(output), "--set", pooling, *args]
+    )
+    assert result.exit_code == 0, result.output
+    config = load_config(output / "model-best" / "config.cfg")
+    component = config["components"]["token_classifier"]
+    assert component["model"]["tok2vec"]["pooling"] == "mean"
+    assert component["model"]["tok2vec"]["@architectures"] == "spacy-bert-ner.SubwordPoolingListener.v1"
+    assert component["label_smoothing"] == 0.1
+
+
+@pytest.mark.parametrize("text", ["pooling=mean", "components.x.y", "components.x.y="])
+def test_train_set_refuses_an_item_without_section_key_and_value(text):
+    from spacy_bert_ner.cli.options import parse_set_overrides
+
+    with pytest.raises(ValueError, match="--set expects SECTION.KEY=VALUE"):
+        parse_set_overrides(text)

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from .train_time import read_train_log
+
 SCHEMA = "spacy_bert_ner.gpu_check.v1"
 HEADS = {"token_classifier": "tc", "ner": "ner"}  # head -> training folder under --work
 DRY_SENTENCES = [
@@ -90,7 +92,7 @@ def preflight(gpu_id: int) -> Dict[str, Any]:
 
 def loss_curve(log_path: Path, head: str) -> Dict[str, Any]:
     """Loss per step of ``head`` in each logged interval; ``falls`` when the last is below the first."""
-    rows = [json.loads(line) for line in log_path.read_text(encoding="utf8").splitlines() if line.strip()]
+    rows = read_train_log(log_path)
     per_step: List[float] = []
     previous = -1
     for row in rows:

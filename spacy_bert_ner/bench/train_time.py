@@ -5,6 +5,7 @@ head, so the workflow trains through :func:`train_timed` instead of calling
 ``spacy train`` directly. Seconds per epoch come from counting the batches
 the config's own batcher makes from the training corpus.
 """
+import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -141,3 +142,19 @@ def train_timed(
     )
     write_json_atomic(output_path / "train_time.json", asdict(record))
     return record
+
+
+def read_train_log(path: PathLike) -> List[Dict[str, Any]]:
+    """The rows of a ``train_log.jsonl``, one per dev evaluation; ValueError ``file:line: problem``."""
+    rows = []
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{lineno}: not JSON ({err.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise ValueError(f"{path}:{lineno}: expected an object with an integer 'step'")
+        rows.append(row)
+    return rows

@@ -152,6 +152,7 @@ def gmb_results_cmd(
     system: List[str] = typer.Option(..., help="NAME=DIR with {test,dev}_metrics.json; NAME=DIR1,DIR2,... for several seeds. Rows named token_classifier, token_classifier_pos, token_classifier_goldpos are the POS rows"),
     original: Path = typer.Option(Path("configs/gmb_original.json"), help="The original system's quoted figures (another encoder and split)"),
     hf_recipe: Optional[Path] = typer.Option(None, help="The HF Trainer recipe's JSON on the same split and encoder"),
+    training: List[str] = typer.Option([], help="NAME=DIR[,DIR...]: a row's training folders (train_log.jsonl), for its dev F1 curve"),
     split: str = typer.Option("test", help="Headline split"),
     n_resamples: int = typer.Option(1000, help="Bootstrap resamples (CIs and the paired tests)"),
     seed: int = typer.Option(0, help="Bootstrap random seed"),
@@ -161,10 +162,12 @@ def gmb_results_cmd(
 
     try:
         systems = dict(system_dirs(value, "--system") for value in system)
+        runs = dict(system_dirs(value, "--training") for value in training)
         names = [path.name for path in gmb_paths(output_dir).values()]
-        check_report_output(output_dir, names, [d for dirs in systems.values() for d in dirs] + [hf_recipe, original])
-        results = build_gmb_results(systems, recipe_path=hf_recipe, original_path=original, headline_split=split,
-                                    n_resamples=n_resamples, seed=seed)
+        inputs = [d for dirs in [*systems.values(), *runs.values()] for d in dirs] + [hf_recipe, original]
+        check_report_output(output_dir, names, inputs)
+        results = build_gmb_results(systems, recipe_path=hf_recipe, original_path=original, training=runs,
+                                    headline_split=split, n_resamples=n_resamples, seed=seed)
     except (OSError, ValueError, KeyError) as err:
         msg.fail(f"gmb-results: {err}", exits=1)
     paths = write_gmb_results(results, output_dir)

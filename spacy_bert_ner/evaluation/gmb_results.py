@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from ..bench.train_time import TRAIN_LOG_FILE, read_train_log
 from ..files import write_bytes_atomic, write_json_atomic
 from .aggregate import read_json
 from .comparison import build_comparison, load_reports
@@ -29,6 +30,9 @@ POS_PAIRS = (
     (GOLD_POS, NO_POS, "Do gold POS tags (the original setting) help?"),
     (GOLD_POS, PREDICTED_POS, "How much of the gold-POS figure survives on raw text?"),
 )
+# A run whose dev F1 rose more than this over its last evaluation interval had not flattened:
+# its step budget, not the data, set its figure.
+FLAT_GAIN_POINTS = 0.2
 ROW_LABELS = {
     NO_POS: "token_classifier, no POS",
     PREDICTED_POS: "token_classifier + predicted POS (tagger)",
@@ -99,16 +103,32 @@ def pos_answer(question: str, pair: Mapping[str, Any], split: str) -> str:
     return f"{question} No significant difference: {numbers}."
 
 
+def dev_curve(train_dir: PathLike, score: str = "ents_f") -> Dict[str, Any]:
+    """Dev F1 (points) at each evaluation of the run in ``train_dir``, its last gain and whether it flattened."""
+    log = Path(train_dir) / TRAIN_LOG_FILE
+    points = [(row["step"], (row.get("scores") or {}).get(score)) for row in read_train_log(log)]
+    points = [(step, value) for step, value in points if isinstance(value, (int, float))]
+    if len(points) < 2:
+        raise ValueError(f"{log}: fewer than two dev evaluations with {score!r}")
+    last_gain = points[-1][1] - points[-2][1]
+    return {"log": str(log), "steps": [step for step, _ in points], "dev_f1": [value for _, value in points],
+            "last_gain": last_gain, "flattened": last_gain <= FLAT_GAIN_POINTS}
+
+
 def build_gmb_results(
     systems: Mapping[str, Sequence[PathLike]],
     *,
     recipe_path: Optional[PathLike],
     original_path: PathLike,
+    training: Optional[Mapping[str, Sequence[PathLike]]] = None,
     headline_split: str = "test",
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> Dict[str, Any]:
-    """The record written to ``gmb.json`` (see the module docstring)."""
+    """The record written to ``gmb.json`` (see the module docstring).
+
+    training: row name -> its training folders (``train_log.jsonl``), for the dev F1 curves.
+    """
     reports = load_reports(systems, headline_split=headline_split)
     comparison = build_comparison(reports, headline_split=headline_split, n_resamples=n_resamples, seed=seed)
     pos = {name: pos_at_test_time(reports[name][headline_split]) for name in reports}
@@ -130,6 +150,7 @@ def build_gmb_results(
         "hf_trainer_recipe": recipe,
         "original": {**asdict(load_published(original_path)), "measured_here": False, "file": str(original_path)},
         "sources": {name: [str(d) for d in dirs] for name, dirs in systems.items()},
+        "dev_curves": {name: [dev_curve(d) for d in dirs] for name, dirs in (training or {}).items()},
         "warnings": comparison["warnings"] + _pos_warnings(pos),
         "comparison": comparison,
     }
@@ -166,6 +187,7 @@ def gmb_markdown(results: Mapping[str, Any]) -> str:
     if answers:
         lines += ["**Does POS help?** " + " ".join(answers), ""]
     lines += _f1_table(results) + _per_type_table(results) + _pairs_table(results)
+    lines += _curves_table(results.get("dev_curves") or {})
     lines += ["", "## Reading the POS rows", "", READING_POS]
     if results["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in results["warnings"]]
@@ -254,4 +276,23 @@ def _pairs_table(results: Mapping[str, Any]) -> List[str]:
              "pooled over seeds); p is two-sided. Every pair of rows is in `gmb.json` (`comparison`).")
     return ["", "## Does POS help? Paired bootstrap", "", intro, ""] + table(
         ("split", "A - B", "ΔF1", "95% CI", "p", "verdict"), "llrrrl", rows
+    )
+
+
+def _curves_table(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> List[str]:
+    runs = [(name, curve) for name, row_curves in curves.items() for curve in row_curves]
+    if not runs:
+        return []
+    steps = sorted({step for _, curve in runs for step in curve["steps"] if step > 0})
+    rows = []
+    for name, curve in runs:
+        at = dict(zip(curve["steps"], curve["dev_f1"]))
+        verdict = "flat" if curve["flattened"] else "still rising: the budget set it"
+        rows.append([name, curve["log"], *[f"{at[s]:.2f}" if s in at else "-" for s in steps],
+                     f"{curve['last_gain']:+.2f}", verdict])
+    intro = (f"Dev F1 (points, spaCy's scorer) at each evaluation of each training run, from its "
+             f"`{TRAIN_LOG_FILE}`; a run whose last gain is above {FLAT_GAIN_POINTS} points had not flattened.")
+    header = ["row", "log", *[f"step {s:,}" for s in steps], "last gain", "verdict"]
+    return ["", "## Schedule: dev F1 during training", "", intro, ""] + table(
+        header, "ll" + "r" * (len(steps) + 1) + "l", rows
     )
