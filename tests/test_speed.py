@@ -318,3 +318,10 @@ def test_sorted_batches_override(tmp_path, architecture, chunk_size, expected):
             "components.transformer.model.@architectures": expected[0],
             "components.transformer.model.chunk_size": expected[1],
         }
+
+
+def test_the_matmul_peak_is_the_best_of_its_timed_windows(monkeypatch):
+    rates = iter([1.0, 3.0, 2.0, 0.5, 2.5])
+    monkeypatch.setattr(compute, "_window_rate", lambda step, flops, sync: next(rates))
+    assert compute._rate(lambda: None, 1.0, lambda: None) == 3.0
+    assert next(rates, None) is None  # every window was timed

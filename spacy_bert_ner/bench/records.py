@@ -69,7 +69,8 @@ DEFINITIONS = {
     ),
     "peak": (
         "matmul throughput at the encoder's GEMM shapes (rows = the median positions per encoder "
-        "call of the first spaCy system, else 512): torch.matmul fp32 / bf16, int8 as torch._int_mm "
+        "call of the first spaCy system, else 512), the best of 5 timed windows of 0.25 s per shape "
+        "and kind: torch.matmul fp32 / bf16, int8 as torch._int_mm "
         "(int8 x int8 -> int32) and as torch's dynamic-quantized Linear (activation quantization "
         "included); encoder_mix = one layer's six GEMMs' FLOPs over their summed time; the int8 "
         "reference is the faster int8 kind"
