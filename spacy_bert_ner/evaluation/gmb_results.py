@@ -103,16 +103,27 @@ def pos_answer(question: str, pair: Mapping[str, Any], split: str) -> str:
     return f"{question} No significant difference: {numbers}."
 
 
-def dev_curve(train_dir: PathLike, score: str = "ents_f") -> Dict[str, Any]:
-    """Dev F1 (points) at each evaluation of the run in ``train_dir``, its last gain and whether it flattened."""
+@dataclass(frozen=True)
+class DevCurve:
+    """Dev F1 (points, spaCy's scorer) at each evaluation of one training run (``gmb.json``'s ``dev_curves``)."""
+
+    log: str
+    steps: List[int]
+    dev_f1: List[float]
+    last_gain: float  # over the last evaluation interval
+    flattened: bool  # last_gain <= FLAT_GAIN_POINTS
+
+
+def dev_curve(train_dir: PathLike, score: str = "ents_f") -> DevCurve:
+    """The dev F1 curve of the run in ``train_dir`` (its ``train_log.jsonl``)."""
     log = Path(train_dir) / TRAIN_LOG_FILE
     points = [(row["step"], (row.get("scores") or {}).get(score)) for row in read_train_log(log)]
     points = [(step, value) for step, value in points if isinstance(value, (int, float))]
     if len(points) < 2:
         raise ValueError(f"{log}: fewer than two dev evaluations with {score!r}")
     last_gain = points[-1][1] - points[-2][1]
-    return {"log": str(log), "steps": [step for step, _ in points], "dev_f1": [value for _, value in points],
-            "last_gain": last_gain, "flattened": last_gain <= FLAT_GAIN_POINTS}
+    return DevCurve(log=str(log), steps=[step for step, _ in points], dev_f1=[value for _, value in points],
+                    last_gain=last_gain, flattened=last_gain <= FLAT_GAIN_POINTS)
 
 
 def build_gmb_results(
@@ -150,7 +161,7 @@ def build_gmb_results(
         "hf_trainer_recipe": recipe,
         "original": {**asdict(load_published(original_path)), "measured_here": False, "file": str(original_path)},
         "sources": {name: [str(d) for d in dirs] for name, dirs in systems.items()},
-        "dev_curves": {name: [dev_curve(d) for d in dirs] for name, dirs in (training or {}).items()},
+        "dev_curves": {name: [asdict(dev_curve(d)) for d in dirs] for name, dirs in (training or {}).items()},
         "warnings": comparison["warnings"] + _pos_warnings(pos),
         "comparison": comparison,
     }
