@@ -15,12 +15,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .records import ComputeRecord, EncoderGeometry, MatmulPeak, PeakRecord
+from .records import PEAK_SECONDS, PEAK_WINDOWS, ComputeRecord, EncoderGeometry, MatmulPeak, PeakRecord
 
-PEAK_SECONDS = 0.25  # one timed window per shape and kind, after one warm-up call
-# The peak is the best of this many windows: one window can land on a slow moment (clock ramp,
-# a neighbour's burst), and one such window once put the "peak" below what the encoder reached.
-PEAK_WINDOWS = 5
 DEFAULT_ROWS = 512  # GEMM rows when no encoder call was observed (4 windows of 128)
 PEAK_KIND = {"fp32": "fp32", "bf16": "bf16", "int8": "int8", "onnx": "fp32", "onnx-int8": "int8"}
 
