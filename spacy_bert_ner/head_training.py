@@ -1,8 +1,8 @@
-"""The token classifier's training-only settings: label smoothing and the head's learning-rate scale.
+"""The token classifier's training-only settings: label smoothing, the head's learning-rate scale, distillation.
 
 Both are settings of the component's config, not of its saved ``cfg``: they
 change how the weights are trained, not what a saved pipeline predicts, and
-pipelines saved before they existed load with the defaults (0.0 and 1.0),
+pipelines saved before they existed load with the defaults (0.0, 1.0, 0.0),
 which train exactly as before.
 """
 from typing import Any, Set, Tuple
@@ -12,15 +12,20 @@ from thinc.api import Model, Optimizer
 ParamKey = Tuple[int, str]
 
 
-def check_training_settings(label_smoothing: float, head_lr_scale: float, use_crf: bool) -> None:
+def check_training_settings(
+    label_smoothing: float, head_lr_scale: float, use_crf: bool, distill_weight: float = 0.0
+) -> None:
     """Refuse values the loss or the optimizer cannot use, before any training."""
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing: expected a value in [0, 1), got {label_smoothing!r}")
-    if label_smoothing > 0.0 and use_crf:
-        raise ValueError(
-            f"label_smoothing = {label_smoothing!r} with model.use_crf = true: the CRF's loss is the "
-            "likelihood of whole gold sequences, which has no smoothed per-token target; set one of them off"
-        )
+    if not 0.0 <= distill_weight <= 1.0:
+        raise ValueError(f"distill_weight: expected a value in [0, 1], got {distill_weight!r}")
+    for name, value in (("label_smoothing", label_smoothing), ("distill_weight", distill_weight)):
+        if value > 0.0 and use_crf:
+            raise ValueError(
+                f"{name} = {value!r} with model.use_crf = true: the CRF's loss is the likelihood of "
+                "whole gold sequences, which has no per-token target to mix into; set one of them off"
+            )
     if head_lr_scale < 0.0:
         raise ValueError(f"head_lr_scale: expected a value >= 0, got {head_lr_scale!r}")
 

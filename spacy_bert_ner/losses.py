@@ -35,6 +35,9 @@ def masked_cross_entropy(
     golds: List[numpy.ndarray],
     class_weights: Optional[Sequence[float]] = None,
     label_smoothing: float = 0.0,
+    *,
+    soft_targets: Optional[List[numpy.ndarray]] = None,
+    soft_weight: float = 0.0,
 ) -> Tuple[float, List[Floats2d]]:
     """Softmax cross-entropy of ``probs`` (the Softmax layer's outputs) against ``golds``.
 
@@ -46,7 +49,9 @@ def masked_cross_entropy(
     the NLL is computed here. The target is one-hot, or with
     ``label_smoothing`` = s > 0 thinc's smoothed one: 1 - s for the gold
     class, s / (n_classes - 1) for each other; the loss is then the
-    cross-entropy against that target.
+    cross-entropy against that target. With ``soft_targets`` (a teacher's
+    distribution per row, NaN rows where it has none) the target of each row
+    that has one is ``(1 - soft_weight) * target + soft_weight * teacher``.
     """
     rows = [P for P in probs if P.shape[0]]
     if not rows:
@@ -62,16 +67,37 @@ def masked_cross_entropy(
     else:
         row_weights = xp.ones((guesses.shape[0],), dtype="f")
     loss_fn = CategoricalCrossentropy(normalize=False, missing_value=MISSING, label_smoothing=label_smoothing)
-    d_guesses = loss_fn.get_grad(guesses, truths)
-    d_guesses *= (row_weights / n_valid)[:, None]
+    row_scale = (row_weights / n_valid)[:, None]
     row_weights = xp.where(valid, row_weights, 0.0)
-    if label_smoothing:
-        target, _ = loss_fn.convert_truths(truths, guesses)
+    target = None
+    if soft_targets is not None and soft_weight:
+        target = _mixed_target(ops, loss_fn.convert_truths(truths, guesses)[0], soft_targets, probs, soft_weight)
+        d_guesses = (guesses - target) * valid[:, None] * row_scale
+    else:
+        d_guesses = loss_fn.get_grad(guesses, truths) * row_scale
+        if label_smoothing:
+            target = loss_fn.convert_truths(truths, guesses)[0]
+    if target is not None:
         loss = float(-(row_weights[:, None] * target * xp.log(xp.clip(guesses, PROB_FLOOR, None))).sum()) / n_valid
     else:
         picked = xp.clip(guesses[xp.arange(guesses.shape[0]), truths], PROB_FLOOR, None)
         loss = float(-(row_weights * xp.log(picked)).sum()) / n_valid
     return loss, _split_like(ops, d_guesses, probs)
+
+
+def _mixed_target(
+    ops: Ops, target: Floats2d, soft_targets: List[numpy.ndarray], probs: List[Floats2d], weight: float
+) -> Floats2d:
+    """``target`` with each row that has a teacher row moved ``weight`` of the way to it."""
+    soft = [numpy.asarray(S, dtype="float32") for S, P in zip(soft_targets, probs) if P.shape[0]]
+    for S, P in zip(soft_targets, probs):
+        if S.shape != P.shape:
+            raise ValueError(f"teacher targets of shape {S.shape} for scores of shape {P.shape}")
+    xp = ops.xp
+    teacher = ops.asarray2f(numpy.concatenate(soft))
+    has_teacher = xp.isfinite(teacher).all(axis=1, keepdims=True)
+    mixed = (1.0 - weight) * target + weight * xp.nan_to_num(teacher)
+    return xp.where(has_teacher, mixed, target)
 
 
 def crf_loss(crf: Model, scores: List[Floats2d], golds: List[numpy.ndarray]) -> Tuple[float, List[Floats2d]]:

@@ -28,6 +28,7 @@ from thinc.types import Floats2d
 
 from .confidences import CONFIDENCES, Confidence, entity_confidence
 from .decoding import Decoding, decode_scores, empty_prediction, transition_constraints
+from .distillation import teacher_rows
 from .head_training import check_training_settings, finish_head_update
 from .losses import MISSING, crf_loss, gold_iob2_indices, masked_cross_entropy
 from .tags import make_iob2_labels, tags_to_spans
@@ -64,6 +65,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "class_weighting": "none",
         "label_smoothing": 0.0,
         "head_lr_scale": 1.0,
+        "distill_weight": 0.0,
         "spans_key": "token_classifier",
         "scorer": {"@scorers": "spacy-bert-ner.token_classifier_scorer.v1"},
     },
@@ -83,6 +85,7 @@ def make_token_classifier(
     class_weighting: ClassWeighting,
     label_smoothing: float,
     head_lr_scale: float,
+    distill_weight: float,
     spans_key: Optional[str],
     scorer: Optional[Callable],
 ) -> "TokenClassifier":
@@ -96,6 +99,7 @@ def make_token_classifier(
         class_weighting=class_weighting,
         label_smoothing=label_smoothing,
         head_lr_scale=head_lr_scale,
+        distill_weight=distill_weight,
         spans_key=spans_key,
         scorer=scorer,
     )
@@ -122,8 +126,9 @@ class TokenClassifier(TrainablePipe):
     ``confidence`` is a setting of the config only, not of the saved ``cfg``, so
     a load-time override (``config={"components.NAME.confidence": "mean"}``)
     takes effect and pipelines saved before the setting existed load as "min".
-    So are the training settings ``label_smoothing`` and ``head_lr_scale``
-    (the head's learning rate relative to the optimizer's; see ``head_training.py``).
+    So are the training settings ``label_smoothing``, ``head_lr_scale``
+    (the head's learning rate relative to the optimizer's; see ``head_training.py``)
+    and ``distill_weight`` (the teacher's share of the target; see ``distillation.py``).
     """
 
     def __init__(
@@ -137,15 +142,18 @@ class TokenClassifier(TrainablePipe):
         class_weighting: ClassWeighting = "none",
         label_smoothing: float = 0.0,
         head_lr_scale: float = 1.0,
+        distill_weight: float = 0.0,
         spans_key: Optional[str] = "token_classifier",
         scorer: Optional[Callable] = token_classifier_score,
     ) -> None:
         if confidence not in CONFIDENCES:
             raise ValueError(f"confidence: expected one of {', '.join(CONFIDENCES)}, got {confidence!r}")
-        check_training_settings(label_smoothing, head_lr_scale, model is not None and bool(model.attrs.get("use_crf")))
+        use_crf = model is not None and bool(model.attrs.get("use_crf"))
+        check_training_settings(label_smoothing, head_lr_scale, use_crf, distill_weight)
         self.confidence = confidence
         self.label_smoothing = label_smoothing
         self.head_lr_scale = head_lr_scale
+        self.distill_weight = distill_weight
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -372,8 +380,10 @@ class TokenClassifier(TrainablePipe):
         golds = [numpy.asarray(self._gold_indices(eg), dtype="int64") for eg in examples]
         if self.use_crf:
             return crf_loss(self.model.get_ref("crf"), scores, golds)
+        soft = [teacher_rows(eg, self.tag_names) for eg in examples] if self.distill_weight else None
         return masked_cross_entropy(
-            self.model.ops, scores, golds, self.cfg.get("class_weights"), self.label_smoothing
+            self.model.ops, scores, golds, self.cfg.get("class_weights"), self.label_smoothing,
+            soft_targets=soft, soft_weight=self.distill_weight,
         )
 
     def finish_update(self, sgd) -> None:

@@ -1,4 +1,4 @@
-"""CLI command: `spacy train`, timed."""
+"""CLI commands for training: `spacy train`, timed; a teacher's soft targets for distillation."""
 from pathlib import Path
 
 import typer
@@ -32,3 +32,33 @@ def train_cmd(
     epoch_text = f", {per_epoch:,.0f} s per epoch over {record.epochs:.2f} epochs" if per_epoch else ""
     msg.good(f"Trained in {record.seconds:,.0f} s{epoch_text}; wrote {output_path / 'train_time.json'}")
 
+
+
+@app.command("teacher-targets")
+def teacher_targets_cmd(
+    teacher_path: Path = typer.Argument(..., help="Trained teacher pipeline with a token_classifier (no CRF)"),
+    input_path: Path = typer.Argument(..., help="Training corpus (.spacy DocBin)"),
+    output_path: Path = typer.Argument(..., help="New .spacy file: the same Docs, with the teacher's per-token distributions"),
+    component: str = typer.Option("token_classifier", help="The teacher's component whose distributions to keep"),
+    temperature: float = typer.Option(1.0, help="Soften (> 1) or sharpen (< 1) the teacher's distributions"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="-1 = CPU; N = GPU N"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file that is not a DocBin"),
+) -> None:
+    """Label a training corpus with a teacher's soft targets, for `distill_weight` (docs/training.md)."""
+    import spacy
+
+    from ..distillation import TeacherError, write_teacher_corpus
+    from ..files import OutputError
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        teacher = spacy.load(teacher_path)
+        if component not in teacher.pipe_names:
+            raise TeacherError(f"{teacher_path}: no {component!r} component (pipeline {teacher.pipe_names})")
+        n_docs = write_teacher_corpus(
+            teacher, input_path, output_path, component=component, temperature=temperature, force=force
+        )
+    except (TeacherError, OutputError, OSError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Wrote {output_path}: {n_docs:,} docs with {teacher_path}'s {component} distributions")

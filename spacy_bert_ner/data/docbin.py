@@ -74,7 +74,7 @@ def _count_sentences(doc: Doc) -> int:
     return 1  # no sentence boundaries annotated: the Doc is one unit
 
 
-def write_docbin(docs: Iterable[Doc], path: PathLike) -> None:
+def write_docbin(docs: Iterable[Doc], path: PathLike, *, store_user_data: bool = False) -> None:
     """Serialize ``docs`` to ``path`` atomically: all of it or nothing, never a partial file.
 
     The bytes are built first, written to a temp file next to ``path`` and
@@ -82,7 +82,7 @@ def write_docbin(docs: Iterable[Doc], path: PathLike) -> None:
     removed and an existing file at ``path`` is left as it was. (Whether
     ``path`` may be written at all is the caller's check: :func:`convert`'s.)
     """
-    data = DocBin(store_user_data=False, docs=docs).to_bytes()
+    data = DocBin(store_user_data=store_user_data, docs=docs).to_bytes()
     write_bytes_atomic(Path(path), data)
 
 
