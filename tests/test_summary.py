@@ -148,3 +148,35 @@ def test_markdown_labels_std_and_ci_for_what_they_are(run_dir):
     assert "CI" not in header and "words/s (evaluation pass)" in header
     assert "| ner (mean of 2 seeds) | 87.00 ± 1.41 | 87.20 | 86.80 ± 1.84 |" in table  # ± std, no interval
     assert "± is the sample standard deviation over seeds" in table and "95% bootstrap CI" in table
+
+
+def test_rows_name_their_encoder_and_schedule(run_dir):
+    large = run_dir / "ner_large"
+    large.mkdir()
+    for split, f1 in (("test", 0.90), ("dev", 0.93)):
+        metrics = _metrics(f1, f1, split)
+        metrics["pipeline"]["encoder"] = {"label": "all-mpnet-base-v2", "n_parameters": 109486464}
+        metrics["training"].update(max_steps=1020, overrides={"training.max_steps": "1020"})
+        (large / f"{split}_metrics.json").write_text(json.dumps(metrics))
+    summary = build_summary({"ner": run_dir / "ner", "ner_mpnet": large}, None)
+    assert summary["ner_mpnet"]["encoder"] == "all-mpnet-base-v2"
+    assert summary["ner_mpnet"]["encoder_parameters"] == 109486464
+    assert summary["ner_mpnet"]["max_steps"] == 1020
+    assert summary["ner_mpnet"]["train_overrides"] == {"training.max_steps": "1020"}
+    table = summary_markdown(summary, ["ner", "ner_mpnet"])
+    assert "| ner_mpnet [all-mpnet-base-v2, 1020 steps] | 90.00 |" in table
+    assert "| ner [all-MiniLM-L6-v2, ? steps] | 88.00 |" in table
+    assert "[" not in summary_markdown(summary, ["ner"]).splitlines()[3]  # one setting: labels as before
+
+
+def test_seeds_keep_the_settings_they_share(run_dir):
+    seed1 = run_dir / "ner_seed1"
+    seed1.mkdir()
+    for split in ("test", "dev"):
+        metrics = _metrics(0.86, 0.86, split)
+        metrics["training"]["max_steps"] = 99
+        (seed1 / f"{split}_metrics.json").write_text(json.dumps(metrics))
+    ner = build_summary({"ner": [run_dir / "ner", seed1]}, None)["ner"]
+    assert ner["encoder"] == "all-MiniLM-L6-v2"  # both seeds
+    assert "max_steps" not in ner  # the seeds differ: only each seed's row says
+    assert [run["max_steps"] for run in ner["seeds"]] == [None, 99]

@@ -90,10 +90,13 @@ def summary_markdown(summary: Mapping[str, Any], heads: Sequence[str]) -> str:
     """The README results table: test/dev F1 per system, the recipe, time, hardware."""
     rows: List[List[str]] = []
     systems = [("hf_trainer_recipe", "HF Trainer recipe")] + [(head, head) for head in heads]
+    settings = {head: _settings_label(summary.get(head) or {}) for head in heads}
     for key, label in systems:
         entry = summary.get(key)
         if not entry:
             continue
+        if len(set(settings.values())) > 1 and key in settings:  # rows of several encoders or schedules
+            label += f" [{settings[key]}]"
         if entry.get("measured_here") is False:
             label += " (quoted, not measured here)"
         ci = entry.get("test_f1_ci95") or [None, None]
@@ -116,6 +119,11 @@ def summary_markdown(summary: Mapping[str, Any], heads: Sequence[str]) -> str:
         "A ± is the sample standard deviation over seeds; [a..b] the 95% bootstrap CI over test documents "
         "(one run). words/s: the evaluation pass, not a benchmark.\n"
     )
+
+
+def _settings_label(entry: Mapping[str, Any]) -> str:
+    steps = entry.get("max_steps")
+    return f"{entry.get('encoder') or '?'}, {steps if steps is not None else '?'} steps"
 
 
 def _seed_rows(summary: Mapping[str, Any], heads: Sequence[str]) -> List[str]:

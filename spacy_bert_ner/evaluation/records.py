@@ -126,6 +126,10 @@ class ComparisonRecord(TypedDict):
 class HeadSummary(TypedDict, total=False):
     """One head in ``summary.json``: one run, or the mean over seeds with ``*_std`` and ``seeds``."""
 
+    encoder: Optional[str]
+    encoder_parameters: Optional[int]
+    max_steps: Optional[int]
+    train_overrides: Optional[Dict[str, str]]
     test_f1: Optional[float]
     test_precision: Optional[float]
     test_recall: Optional[float]

@@ -23,13 +23,21 @@ AVERAGED = (
     "seconds_per_epoch",
 )
 SPREAD = ("test_f1", "dev_f1", "test_f1_spacy_evaluate")
+# What produced a row, kept on the merged row when every seed agrees (rows of other encoders or
+# schedules sit in one summary: the encoder-size rows).
+SETTINGS = ("encoder", "encoder_parameters", "max_steps")
 
 
 def seed_row(test: MetricsRecord, dev: MetricsRecord, head_dir: PathLike) -> HeadSummary:
     """One run of one head: test and dev scores, speed, size and training time from its metrics."""
     ci = test["headline"].get("ci") or {}
     training = test.get("training") or {}
+    encoder = test["pipeline"].get("encoder") or {}
     return {
+        "encoder": encoder.get("label") or encoder.get("config_name"),
+        "encoder_parameters": encoder.get("n_parameters"),
+        "max_steps": training.get("max_steps"),
+        "train_overrides": training.get("overrides"),
         "test_f1": test["seqeval"]["default"]["f1"],
         "test_precision": test["seqeval"]["default"]["precision"],
         "test_recall": test["seqeval"]["default"]["recall"],
@@ -58,6 +66,7 @@ def seeds_summary(rows: Sequence[HeadSummary]) -> HeadSummary:
         return rows[0]
     over_seeds = seed_means(rows, AVERAGED)
     merged: Dict[str, Any] = {"n_seeds": len(rows)}
+    merged.update({key: rows[0].get(key) for key in SETTINGS if len({row.get(key) for row in rows}) == 1})
     merged.update({key: over_seeds[key]["mean"] for key in AVERAGED})
     merged.update({f"{key}_std": over_seeds[key]["std"] for key in SPREAD})
     merged["test_f1_ci95"] = [None, None]
