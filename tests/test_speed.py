@@ -285,6 +285,32 @@ def test_cli_benchmark(pipelines, docbin_path, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_extra_pipelines_are_timed_beside_the_others(pipelines, docbin_path, tmp_path):
+    out = tmp_path / "extra"
+    outcome = CliRunner().invoke(app, [
+        "benchmark", "--tc", str(pipelines["token_classifier"]), "--data", str(docbin_path),
+        "--pipeline", f"ner_large={pipelines['ner']}", "--output-dir", str(out), "--repeats", "1",
+        "--no-int8", "--rss", "none", "--chunk-size", "0", "--no-peak",
+    ])
+    assert outcome.exit_code == 0, outcome.output
+    report = json.loads((out / "speed.json").read_text())
+    assert list(report["systems"]) == ["token_classifier", "ner_large"]
+    assert report["systems"]["ner_large"]["words_per_second"] > 0
+    assert report["systems"]["ner_large"]["quality"]["f1"] is not None
+    assert report["model"]["extra_pipelines"] == {"ner_large": str(pipelines["ner"])}
+    assert BenchmarkSpec.from_settings(report["settings"]).extra_pipelines == (("ner_large", str(pipelines["ner"])),)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ((("ner", "x"),), "must be a new name"),
+    ((("large model", "x"),), "must be a new name"),
+    ((("a", "x"), ("a", "y")), "each name once"),
+])
+def test_extra_pipeline_names_are_checked(extra, message):
+    with pytest.raises(ValueError, match=message):
+        BenchmarkSpec(data_path="x", extra_pipelines=extra)
+
+
 def test_sorted_batches_run_v3_pipelines_with_the_same_predictions(pipelines, docbin_path):
     data = BenchData.load(docbin_path)
     as_saved = spacy_system("token_classifier", pipelines["token_classifier"], data, chunk_size=0)

@@ -268,6 +268,7 @@ class ModelPaths(TypedDict):
     token_classifier: Optional[str]
     ner: Optional[str]
     encoder: Optional[str]
+    extra_pipelines: Dict[str, str]
     hf_head: str
 
 

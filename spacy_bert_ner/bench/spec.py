@@ -4,7 +4,8 @@ A system runs when its inputs are given: ``token_classifier`` (with its
 ``_padded`` variant and one twin per precision, ``_int8``, ``_bf16``, ``_onnx``,
 ``_onnx_int8``) needs the trained token_classifier folder, ``ner`` (and its
 precision twins) the trained ner folder, ``hf_pipeline`` and ``bare_forward``
-the HF encoder folder. The spec is plain JSON-able settings, so the peak-RSS child
+the HF encoder folder; each of ``extra_pipelines`` (NAME, folder) is one more
+fp32 spaCy system, e.g. a pipeline on a larger encoder. The spec is plain JSON-able settings, so the peak-RSS child
 process rebuilds exactly one system from it.
 """
 from dataclasses import asdict, dataclass
@@ -72,10 +73,20 @@ class BenchmarkSpec:
     int8_per_channel: bool = False
     peak: bool = True
     gpu_id: int = -1
+    extra_pipelines: Tuple[Tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("precisions", "ner_precisions", "fp32_modules"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "extra_pipelines", tuple((str(n), str(p)) for n, p in self.extra_pipelines))
+        for extra, _ in self.extra_pipelines:
+            if extra in SYSTEM_ORDER or not extra.isidentifier():
+                raise ValueError(
+                    f"BenchmarkSpec.extra_pipelines: {extra!r} must be a new name of letters, digits and _ "
+                    f"(not one of {', '.join(SYSTEM_ORDER)})"
+                )
+        if len(dict(self.extra_pipelines)) != len(self.extra_pipelines):
+            raise ValueError("BenchmarkSpec.extra_pipelines: each name once")
         if not self.int8:
             object.__setattr__(self, "precisions", tuple(m for m in self.precisions if m != "int8"))
         for mode in self.precisions + self.ner_precisions:
@@ -97,7 +108,7 @@ class BenchmarkSpec:
             if not ok:
                 raise ValueError(f"BenchmarkSpec.{name}: expected {expected}, got {getattr(self, name)!r}")
         if not self.system_names():
-            raise ValueError("nothing to measure: give tc_dir, ner_dir and/or encoder_dir")
+            raise ValueError("nothing to measure: give tc_dir, ner_dir, encoder_dir and/or extra_pipelines")
 
     def system_names(self) -> List[str]:
         present = {
@@ -112,7 +123,7 @@ class BenchmarkSpec:
             present[twin_name("token_classifier", mode)] = self.tc_dir is not None
         for mode in self.ner_precisions:
             present[twin_name("ner", mode)] = self.ner_dir is not None
-        return [name for name in SYSTEM_ORDER if present.get(name)]
+        return [name for name in SYSTEM_ORDER if present.get(name)] + [name for name, _ in self.extra_pipelines]
 
     def precision(self, mode: str) -> Precision:
         """The precision settings of a system in ``mode``."""
@@ -121,7 +132,8 @@ class BenchmarkSpec:
     def settings(self) -> Dict[str, Any]:
         """The spec as JSON (the report's ``settings``; what the peak-RSS child is given)."""
         tuples = ("labels", "precisions", "ner_precisions", "fp32_modules")
-        return {**asdict(self), **{name: list(getattr(self, name)) for name in tuples}}
+        return {**asdict(self), **{name: list(getattr(self, name)) for name in tuples},
+                "extra_pipelines": [list(pair) for pair in self.extra_pipelines]}
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "BenchmarkSpec":
@@ -151,6 +163,10 @@ class BenchmarkSpec:
 
 def build_system(name: str, spec: BenchmarkSpec, data: BenchData, cache: Dict[str, Any]) -> System:
     """One system of the spec; ``cache`` shares the HF model between hf_pipeline and bare_forward."""
+    extra = dict(spec.extra_pipelines)
+    if name in extra:
+        return spacy_system(name, extra[name], data, batch_size=spec.spacy_batch_size,
+                            precision=spec.precision("fp32"), chunk_size=spec.chunk_size)
     head, mode = TWINS.get(name, (name.replace("_padded", ""), "fp32"))
     if head in ("token_classifier", "ner"):
         chunk_size = 0 if name.endswith("padded") else spec.chunk_size

@@ -25,6 +25,7 @@ def benchmark_cmd(
     tc: Optional[Path] = typer.Option(None, "--tc", help="Trained token_classifier pipeline folder"),
     ner: Optional[Path] = typer.Option(None, "--ner", help="Trained ner pipeline folder"),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="HF encoder folder for hf_pipeline and bare_forward (random head)"),
+    pipeline: List[str] = typer.Option([], "--pipeline", help="NAME=FOLDER: one more trained pipeline timed in fp32 beside the others (e.g. on a larger encoder); repeat per pipeline"),
     data: Path = typer.Option(..., "--data", help="Gold DocBin (.spacy), e.g. corpus/conll2003/test.spacy"),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for speed.json/.md/.png"),
     repeats: int = typer.Option(3, help="Timed passes per system (interleaved); medians are reported"),
@@ -52,8 +53,11 @@ def benchmark_cmd(
     clean_blas_environment(sys.argv)  # restarts without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE where set
     try:
         train_times = dict(parse_pair(value, "--train-time") for value in train_time)
-        check_report_output(output_dir, OUTPUT_NAMES.values(),
-                            [tc, ner, encoder, data, hf_recipe, int8_selection, *map(Path, train_times.values())])
+        extra = [parse_pair(value, "--pipeline") for value in pipeline]
+        check_report_output(output_dir, OUTPUT_NAMES.values(), [
+            tc, ner, encoder, data, hf_recipe, int8_selection, *map(Path, train_times.values()),
+            *(Path(path) for _, path in extra),
+        ])
         fp32_modules = split_values(fp32_module) + tuple(read_chosen(int8_selection) if int8_selection else ())
         spec = BenchmarkSpec(
             data_path=str(data), tc_dir=str(tc) if tc else None, ner_dir=str(ner) if ner else None,
@@ -62,6 +66,7 @@ def benchmark_cmd(
             bare_batch_size=bare_batch_size, bare_sort_by=bare_sort_by, threads=threads, rss=rss,
             precisions=split_values(precision) or ("int8",), ner_precisions=split_values(ner_precision),
             fp32_modules=fp32_modules, int8_per_channel=int8_per_channel, peak=peak, gpu_id=gpu_id,
+            extra_pipelines=tuple(extra),
         )
         result = run_benchmark(
             spec, train_times=train_times, hf_recipe=hf_recipe, progress=progress_printer(quiet),
