@@ -10,7 +10,7 @@ once, not in the training loop, because the teacher's forward pass would cost
 several times the student's step.
 """
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, Sequence, Union
 
 import numpy
 from spacy.language import Language

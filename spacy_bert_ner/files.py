@@ -309,3 +309,18 @@ def sha256_of(path: PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def naming_reader(load: Callable[[Path], Any], what: str) -> Callable[[Path], None]:
+    """``load`` whose failure names the file: msgpack's 'Unpack failed' alone says nothing of where."""
+
+    def reader(path: Path) -> None:
+        try:
+            load(path)
+        except (ValueError, TypeError, KeyError, EOFError, OSError) as err:
+            raise ValueError(
+                f"{path}: cannot load the {what} ({type(err).__name__}: {err}); "
+                "the file is damaged or cut short, or belongs to another model"
+            ) from err
+
+    return reader

@@ -29,6 +29,7 @@ from thinc.types import Floats2d
 from .confidences import CONFIDENCES, Confidence, entity_confidence
 from .decoding import Decoding, decode_scores, empty_prediction, transition_constraints
 from .distillation import teacher_rows
+from .files import naming_reader
 from .head_training import check_training_settings, finish_head_update
 from .losses import MISSING, crf_loss, gold_iob2_indices, masked_cross_entropy
 from .tags import make_iob2_labels, tags_to_spans
@@ -292,9 +293,9 @@ class TokenClassifier(TrainablePipe):
         path = Path(path)
         settings = self._config_settings()
         deserialize = {
-            "cfg": _naming_file(lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}), "settings"),
+            "cfg": naming_reader(lambda p: self.cfg.update(srsly.read_json(p) if p.exists() else {}), "token_classifier settings"),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "model": _naming_file(lambda p: self.model.from_bytes(p.read_bytes()), "weights"),
+            "model": naming_reader(lambda p: self.model.from_bytes(p.read_bytes()), "token_classifier weights"),
         }
         util.from_disk(path, deserialize, exclude)
         self.cfg.update(settings)
@@ -389,18 +390,3 @@ class TokenClassifier(TrainablePipe):
     def finish_update(self, sgd) -> None:
         """The optimizer's step, with the head's parameters at ``head_lr_scale`` times its learning rate."""
         finish_head_update(self.model, sgd, self.head_lr_scale)
-
-
-def _naming_file(load: Callable[[Path], Any], what: str) -> Callable[[Path], None]:
-    """``load`` whose failure names the file: msgpack's 'Unpack failed' alone says nothing of where."""
-
-    def reader(path: Path) -> None:
-        try:
-            load(path)
-        except (ValueError, TypeError, KeyError, EOFError, OSError) as err:
-            raise ValueError(
-                f"{path}: cannot load the token_classifier {what} ({type(err).__name__}: {err}); "
-                "the file is damaged or cut short, or belongs to another model"
-            ) from err
-
-    return reader
