@@ -491,3 +491,19 @@ def test_compare_cli_with_encoders_times_heads(tmp_path):
     comparison = json.loads((tmp_path / "reports" / "encoders" / "comparison.json").read_text())
     assert comparison["encoder_head"]["encoders"] == ["minilm", "tiny-roberta"]
     assert_real_png(tmp_path / "reports" / "encoders" / "comparison.png")
+
+
+def test_encoder_head_rows_sharing_encoder_and_head_name_their_system():
+    from spacy_bert_ner.evaluation.markdown import _encoder_head_markdown
+
+    def row(head, system):
+        return {"encoder": "minilm", "head": head, "system": system, "encoder_label": None,
+                "f1": {"dev": 0.9}, "f1_std": {"dev": None}, "words_per_second": 1000.0,
+                "model_size_mb": 90.0, "peak_rss_mb": 900.0}
+
+    lines = _encoder_head_markdown(
+        {"splits": ["dev"], "rows": [row("token_classifier", "token_classifier"), row("token_classifier", "crf"),
+                                     row("ner", "ner")]}, multi=False)
+    assert "| minilm | token_classifier | 90.00 |" in "\n".join(lines)
+    assert "| minilm | token_classifier (crf) | 90.00 |" in "\n".join(lines)
+    assert "| minilm | ner | 90.00 |" in "\n".join(lines)

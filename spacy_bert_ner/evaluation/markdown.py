@@ -4,7 +4,8 @@ F1 is a fraction (0..1) in JSON, as in spaCy's scores, and points (0..100) here.
 Tables go through wasabi's ``MarkdownRenderer.table``; the number formats
 (:func:`pts`, :func:`p_text`) are shared with the verdict sentences.
 """
-from typing import Any, List, Mapping, Optional, Sequence
+from collections import Counter
+from typing import Any, List, Mapping, Optional, Sequence, Set, Tuple
 
 from wasabi.markdown import MarkdownRenderer
 
@@ -312,8 +313,10 @@ def _encoder_head_markdown(encoder_head: Mapping[str, Any], *, multi: bool) -> L
         + f", {splits[0]} first. words/s (evaluation pass, not a benchmark) and peak RSS from the "
         f"{splits[0]} evaluation."
     )
+    pairs = Counter((row["encoder"], row["head"]) for row in encoder_head["rows"])
+    shared = {pair for pair, count in pairs.items() if count > 1}
     rows = [
-        [row["encoder"], row["head"]] + [pts(row["f1"][split], row["f1_std"][split]) for split in splits]
+        [row["encoder"], _head_label(row, shared)] + [pts(row["f1"][split], row["f1_std"][split]) for split in splits]
         + [_num(row["words_per_second"], ",.0f"), _num(row["model_size_mb"], ",.1f"), _num(row["peak_rss_mb"], ",.0f")]
         for row in encoder_head["rows"]
     ]
@@ -325,6 +328,14 @@ def _encoder_head_markdown(encoder_head: Mapping[str, Any], *, multi: bool) -> L
     if renamed:
         lines += ["", "Encoders: " + "; ".join(renamed) + "."]
     return lines + [""]
+
+
+def _head_label(row: Mapping[str, Any], shared: Set[Tuple[str, str]]) -> str:
+    """The head, and the system's name where several rows share encoder and head (``token_classifier (crf)``)."""
+    system = row.get("system")
+    if (row["encoder"], row["head"]) not in shared or system in (None, row["head"]):
+        return row["head"]
+    return f"{row['head']} ({system})"
 
 
 def _shown_pairs(pairs: Sequence[Mapping[str, Any]], *, several: bool) -> List[Mapping[str, Any]]:
