@@ -1,6 +1,6 @@
 """The token classifier's training-only settings: label smoothing, the head's learning-rate scale, distillation.
 
-Both are settings of the component's config, not of its saved ``cfg``: they
+All three are settings of the component's config, not of its saved ``cfg``: they
 change how the weights are trained, not what a saved pipeline predicts, and
 pipelines saved before they existed load with the defaults (0.0, 1.0, 0.0),
 which train exactly as before.

@@ -89,10 +89,10 @@ def _mixed_target(
     ops: Ops, target: Floats2d, soft_targets: List[numpy.ndarray], probs: List[Floats2d], weight: float
 ) -> Floats2d:
     """``target`` with each row that has a teacher row moved ``weight`` of the way to it."""
-    soft = [numpy.asarray(S, dtype="float32") for S, P in zip(soft_targets, probs) if P.shape[0]]
     for S, P in zip(soft_targets, probs):
         if S.shape != P.shape:
             raise ValueError(f"teacher targets of shape {S.shape} for scores of shape {P.shape}")
+    soft = [numpy.asarray(S, dtype="float32") for S, P in zip(soft_targets, probs) if P.shape[0]]
     xp = ops.xp
     teacher = ops.asarray2f(numpy.concatenate(soft))
     has_teacher = xp.isfinite(teacher).all(axis=1, keepdims=True)

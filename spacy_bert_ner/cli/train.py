@@ -33,7 +33,6 @@ def train_cmd(
     msg.good(f"Trained in {record.seconds:,.0f} s{epoch_text}; wrote {output_path / 'train_time.json'}")
 
 
-
 @app.command("teacher-targets")
 def teacher_targets_cmd(
     teacher_path: Path = typer.Argument(..., help="Trained teacher pipeline with a token_classifier (no CRF)"),
