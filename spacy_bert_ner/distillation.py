@@ -18,6 +18,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import minibatch
 
+from .losses import PROB_FLOOR
+
 TEACHER_KEY = "spacy_bert_ner.teacher"
 
 
@@ -76,7 +78,7 @@ def teacher_probs(teacher: Language, docs: List[Doc], component: str, temperatur
     for scores in pipe.model.predict(docs):
         probs = numpy.asarray(pipe.model.ops.to_numpy(scores), dtype="float64")
         if temperature != 1.0:  # softmax(logits / T) = p ** (1 / T), renormalized
-            probs = numpy.power(numpy.clip(probs, 1e-12, None), 1.0 / temperature)
+            probs = numpy.power(numpy.clip(probs, PROB_FLOOR, None), 1.0 / temperature)
             probs /= probs.sum(axis=1, keepdims=True)
         outputs.append(probs.astype("float32"))
     return outputs
