@@ -13,7 +13,7 @@ from spacy_bert_ner.bench.render import markdown_table, write_outputs
 from spacy_bert_ner.bench.spacy_systems import sorted_batches_override, spacy_system
 from spacy_bert_ner.bench.spec import BenchmarkSpec, build_system
 from spacy_bert_ner.bench.speed import run_benchmark
-from spacy_bert_ner.bench.timing import ratio_pairs
+from spacy_bert_ner.bench.timing import precision_base, ratio_pairs
 from spacy_bert_ner.cli import app
 
 from .bench_helpers import docbin_path_fixture, pipelines_fixture  # noqa: F401  (fixtures)
@@ -289,16 +289,28 @@ def test_extra_pipelines_are_timed_beside_the_others(pipelines, docbin_path, tmp
     out = tmp_path / "extra"
     outcome = CliRunner().invoke(app, [
         "benchmark", "--tc", str(pipelines["token_classifier"]), "--data", str(docbin_path),
-        "--pipeline", f"ner_large={pipelines['ner']}", "--output-dir", str(out), "--repeats", "1",
+        "--pipeline", f"token_classifier_large={pipelines['ner']}", "--output-dir", str(out), "--repeats", "1",
         "--no-int8", "--rss", "none", "--chunk-size", "0", "--no-peak",
     ])
     assert outcome.exit_code == 0, outcome.output
     report = json.loads((out / "speed.json").read_text())
-    assert list(report["systems"]) == ["token_classifier", "ner_large"]
-    assert report["systems"]["ner_large"]["words_per_second"] > 0
-    assert report["systems"]["ner_large"]["quality"]["f1"] is not None
-    assert report["model"]["extra_pipelines"] == {"ner_large": str(pipelines["ner"])}
-    assert BenchmarkSpec.from_settings(report["settings"]).extra_pipelines == (("ner_large", str(pipelines["ner"])),)
+    assert list(report["systems"]) == ["token_classifier", "token_classifier_large"]
+    assert report["systems"]["token_classifier_large"]["words_per_second"] > 0
+    assert report["systems"]["token_classifier_large"]["quality"]["f1"] is not None
+    assert report["model"]["extra_pipelines"] == {"token_classifier_large": str(pipelines["ner"])}
+    assert BenchmarkSpec.from_settings(report["settings"]).extra_pipelines == (
+        ("token_classifier_large", str(pipelines["ner"])),)
+    assert report["precisions"] == {}  # a larger encoder is not a precision twin of token_classifier
+    large, base = (report["systems"][n]["words_per_second"] for n in ("token_classifier_large", "token_classifier"))
+    assert report["ratios"] == {"token_classifier_large/token_classifier": pytest.approx(large / base)}
+
+
+@pytest.mark.parametrize("name, base", [
+    ("token_classifier_onnx_int8", "token_classifier"), ("ner_bf16", "ner"), ("token_classifier_int8", "token_classifier"),
+    ("token_classifier_padded", None), ("token_classifier_mpnet", None), ("ner_mpnet", None), ("token_classifier", None),
+])
+def test_precision_twins_are_only_the_precision_modes(name, base):
+    assert precision_base(name) == base
 
 
 @pytest.mark.parametrize("extra, message", [

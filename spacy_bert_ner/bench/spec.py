@@ -20,15 +20,10 @@ from .data import BenchData
 from .hf_systems import HEAD_SEED, SORT_KEYS, bare_forward_system, hf_pipeline_system
 from .records import RSS_MODES
 from .spacy_systems import spacy_system
-from .timing import System
+from .timing import System, twin_name
 
 CONLL_TYPES = ("LOC", "MISC", "ORG", "PER")
 LOWER_PRECISIONS = tuple(mode for mode in PRECISIONS if mode != "fp32")
-
-
-def twin_name(head: str, mode: str) -> str:
-    """``token_classifier_onnx_int8`` for (token_classifier, onnx-int8)."""
-    return f"{head}_{mode.replace('-', '_')}"
 
 
 SYSTEM_ORDER = (

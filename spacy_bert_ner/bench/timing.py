@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ..precision import PRECISIONS
 from .records import EncoderGeometry, PassSummary, Quality, SystemInfo
 
 Progress = Callable[[str], None]  # takes one progress line; called only between timed passes
@@ -34,21 +35,32 @@ RATIO_PAIRS: Tuple[Tuple[str, str], ...] = (
 HEADS = ("token_classifier", "ner")
 
 
+def twin_name(head: str, mode: str) -> str:
+    """``token_classifier_onnx_int8`` for (token_classifier, onnx-int8)."""
+    return f"{head}_{mode.replace('-', '_')}"
+
+
 def precision_base(name: str) -> Optional[str]:
-    """The fp32 system a precision twin (``token_classifier_int8``, ``ner_bf16``) is compared with, else None."""
+    """The fp32 system a precision twin (``token_classifier_int8``, ``ner_bf16``) is compared with, else
+    None: ``token_classifier_padded`` and extra pipelines (``token_classifier_mpnet``) are not twins."""
     for head in HEADS:
-        if name.startswith(head + "_") and name != head + "_padded":
+        if any(name == twin_name(head, mode) for mode in PRECISIONS if mode != "fp32"):
             return head
     return None
 
 
 def ratio_pairs(names: Sequence[str]) -> List[Tuple[str, str]]:
-    """:data:`RATIO_PAIRS`, then each precision twin over its fp32 system, the HF pipeline and the bare forward."""
+    """:data:`RATIO_PAIRS`, then each precision twin over its fp32 system, the HF pipeline and the bare
+    forward, and each extra pipeline (``--pipeline``, e.g. a larger encoder) over token_classifier and
+    the HF pipeline."""
     pairs = list(RATIO_PAIRS)
+    known = {name for pair in RATIO_PAIRS for name in pair}
     for name in names:
         base = precision_base(name)
         if base is not None:
             pairs += [(name, base), (name, "hf_pipeline"), (name, "bare_forward")]
+        elif name not in known:
+            pairs += [(name, "token_classifier"), (name, "hf_pipeline")]
     return pairs
 
 
