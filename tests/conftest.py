@@ -7,6 +7,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
+from spacy.util import fix_random_seed
 
 from spacy_bert_ner.encoders.tiny import build_tiny_bert
 
@@ -103,8 +104,10 @@ def build_pipeline(
 def initialized_pipeline_dir(tiny_bert_dir, tmp_path_factory) -> Path:
     """transformer + token_classifier on the tiny BERT, initialized (untrained), saved once.
 
-    Read-only for the tests that share it: copy it before changing anything.
+    Read-only for the tests that share it: copy it before changing anything. Seeded, so that its
+    random head does not depend on which test asks for it first.
     """
+    fix_random_seed(0)
     nlp = build_pipeline(tiny_bert_dir)
     nlp.initialize(lambda: make_examples(nlp))
     path = tmp_path_factory.mktemp("initialized") / "pipeline"

@@ -29,7 +29,8 @@ def test_the_workflows_name_existing_commands():
     for workflow in ("encoder-size", "distill"):
         assert PROJECT["workflows"][workflow], workflow
         assert [n for n in PROJECT["workflows"][workflow] if n not in COMMANDS] == [], workflow
-    assert PROJECT["workflows"]["encoder-size"][-1] == "encoder-size-report"
+    assert PROJECT["workflows"]["encoder-size"] == ["size-large", "size-small", "teacher-targets", "distill-short",
+                                                   "encoder-size-report"]
     assert PROJECT["workflows"]["distill"] == ["teacher-targets", "distill-screen"]
 
 
@@ -44,9 +45,11 @@ def test_size_runs_share_the_schedule_and_differ_in_the_encoder():
 
 
 def test_the_size_report_and_results_read_what_the_size_runs_write():
+    student = "reports/${vars.run}-size-small/tc_option_distill05/test_metrics.json"
+    assert student in COMMANDS["distill-short"]["outputs"]
     systems = _options("encoder-size-report", "--system")
-    assert sorted(f"{value.split('=', 1)[1]}/test_metrics.json" for value in systems) == sorted(SIZE_REPORTS)
-    assert sorted(COMMANDS["encoder-size-report"]["deps"]) == sorted(SIZE_REPORTS)
+    assert sorted(f"{value.split('=', 1)[1]}/test_metrics.json" for value in systems) == sorted(SIZE_REPORTS + [student])
+    assert sorted(COMMANDS["encoder-size-report"]["deps"]) == sorted(SIZE_REPORTS + [student])
     heads = dict(value.split("=", 1) for value in _options("results", "--head"))
     commands = {value.split("=", 1)[0].strip('"') for value in _options("results", "--command")}
     size_rows = {name: folder for name, folder in heads.items() if "-size-" in folder}
