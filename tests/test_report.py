@@ -1,4 +1,5 @@
 """The comparison report from small hand-made metrics dicts (pure), its files and the compare CLI."""
+import copy
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -295,6 +296,17 @@ def test_plots_are_real_images(tmp_path):
     assert_real_png(plot_comparison(comparison, tmp_path / "comparison.png"))
     confusion = {"labels": ["O", "B-PER", "I-PER"], "matrix": [[100, 2, 0], [3, 40, 1], [0, 2, 30]]}
     assert_real_png(plot_confusion(confusion, tmp_path / "confusion.png", title="test"))
+
+
+def test_a_comparison_of_many_systems_gets_a_wider_chart(tmp_path):
+    comparison = build_comparison(two_heads(), n_resamples=50)
+    crowded = copy.deepcopy(comparison)
+    for table in (crowded["systems"], crowded["splits"][crowded["headline_split"]]["systems"]):
+        table.update({f"{name}_{k}": dict(value) for k in range(3) for name, value in list(table.items())})
+    assert len(crowded["systems"]) == 8
+    with Image.open(plot_comparison(comparison, tmp_path / "two.png")) as two, \
+            Image.open(plot_comparison(crowded, tmp_path / "eight.png")) as eight:
+        assert eight.size[0] > two.size[0]
 
 
 def write_reports(root: Path, reports: Dict) -> Dict[str, Path]:

@@ -6,7 +6,7 @@ written atomically.
 """
 import io
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy
 
@@ -47,7 +47,6 @@ def plot_confusion(confusion: Mapping[str, Any], path: PathLike, *, title: str) 
     return save_png(fig, Path(path))
 
 
-
 def plot_comparison(comparison: Mapping[str, Any], path: PathLike) -> Path:
     """Grouped bars: overall F1 (with CI error bars) and per-type F1 per system; words/s beside.
 
@@ -60,10 +59,12 @@ def plot_comparison(comparison: Mapping[str, Any], path: PathLike) -> Path:
     names = list(comparison["systems"])
     types = sorted({t for s in scores.values() for t in s["per_type"]})
     groups = ["overall"] + types
-    fig = Figure(figsize=(11, 4.8), dpi=150)
+    crowded = len(names) > 4  # value labels turn upright and the legend goes
+    fig = Figure(figsize=(11 + 0.5 * max(0, len(names) - 4), 4.8), dpi=150)
     ax, ax_speed = fig.subplots(1, 2, gridspec_kw={"width_ratios": [4, 1.2]})
     width = 0.8 / len(names)
     x = numpy.arange(len(groups))
+    lowest = 100.0
     for i, name in enumerate(names):
         s = scores[name]
         values = [s["f1"] or 0.0] + [s["per_type"].get(t, {}).get("f1") or 0.0 for t in types]
@@ -75,26 +76,36 @@ def plot_comparison(comparison: Mapping[str, Any], path: PathLike) -> Path:
                     fmt="none", ecolor="black", capsize=4)
         tops = [max(values[0], high)] + values[1:]
         for bar, value, top in zip(bars, values, tops):
-            ax.annotate(f"{value:.1f}", (bar.get_x() + bar.get_width() / 2, top),
-                        xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7)
+            ax.annotate(f"{value:.1f}", (bar.get_x() + bar.get_width() / 2, top), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=6 if crowded else 7,
+                        rotation=90 if crowded else 0)
+        lowest = min([lowest, *values])
     ax.set_xticks(x, groups)
-    ax.set_ylabel("F1 (points)")
-    ax.set_ylim(0, min(112, max(10.0, ax.get_ylim()[1] * 1.15)))
+    # Systems that differ by tenths are indistinguishable on a 0-100 axis: start 10 points below the lowest bar.
+    bottom, top = max(0.0, 10 * numpy.floor(lowest / 10) - 10), ax.get_ylim()[1]
+    ax.set_ylim(bottom, min(112, max(10.0, top + 0.1 * (top - bottom))))
+    ax.set_ylabel(f"F1 (points; axis from {bottom:.0f})" if bottom else "F1 (points)")
     level = f"{100 * comparison['confidence']:.0f}%"
     ax.set_title(f"Entity F1 on {headline} (overall with {level} bootstrap CI)")
-    ax.legend(loc="upper right", fontsize=8, ncol=min(len(names), 4))
+    if not crowded:  # with more systems the words/s panel, one named bar each, is the colour key
+        ax.legend(loc="upper right", fontsize=8, ncol=min(len(names), 4))
     ax.grid(axis="y", alpha=0.3)
-    speeds = [comparison["systems"][n]["words_per_second"] or 0.0 for n in names]
-    ax_speed.bar(range(len(names)), speeds, color=[f"C{i}" for i in range(len(names))])
-    ax_speed.set_xticks(range(len(names)), names, rotation=20, ha="right")
-    ax_speed.set_title("words/s (evaluation pass)")
-    for i, value in enumerate(speeds):
-        ax_speed.annotate(f"{value:,.0f}", (i, value), xytext=(0, 2), textcoords="offset points",
-                          ha="center", va="bottom", fontsize=7)
-    ax_speed.grid(axis="y", alpha=0.3)
+    _speed_bars(ax_speed, names, [comparison["systems"][n]["words_per_second"] or 0.0 for n in names])
     fig.tight_layout()
     return save_png(fig, Path(path))
 
+
+def _speed_bars(ax: Any, names: Sequence[str], speeds: Sequence[float]) -> None:
+    """Words/s per system as horizontal bars: long system names need no rotation."""
+    rows = numpy.arange(len(names))[::-1]
+    ax.barh(rows, speeds, color=[f"C{i}" for i in range(len(names))])
+    ax.set_yticks(rows, names, fontsize=8)
+    ax.set_title("words/s (evaluation pass)")
+    for row, value in zip(rows, speeds):
+        ax.annotate(f"{value:,.0f}", (value, row), xytext=(2, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=7)
+    ax.set_xlim(0, 1.25 * max([*speeds, 1.0]))
+    ax.grid(axis="x", alpha=0.3)
 
 
 def plot_reliability(calibrations: Mapping[str, Mapping[str, Any]], path: PathLike, *, title: str) -> Path:
