@@ -59,7 +59,7 @@ def plot_comparison(comparison: Mapping[str, Any], path: PathLike) -> Path:
     names = list(comparison["systems"])
     types = sorted({t for s in scores.values() for t in s["per_type"]})
     groups = ["overall"] + types
-    crowded = len(names) > 4  # value labels turn upright and the legend goes
+    crowded = len(names) > 4  # value labels turn upright; the words/s panel is the colour key
     fig = Figure(figsize=(11 + 0.5 * max(0, len(names) - 4), 4.8), dpi=150)
     ax, ax_speed = fig.subplots(1, 2, gridspec_kw={"width_ratios": [4, 1.2]})
     width = 0.8 / len(names)
