@@ -291,7 +291,9 @@ def test_viterbi_fast_path_gives_the_viterbi_path(tiny_bert_dir, seed):
 def test_pipeline_saved_before_the_refactor_predicts_the_same():
     """Same model tree (from_bytes checks it), same entities, confidences and head scores.
 
-    Bit-identical on the machine that saved it; the tolerance only absorbs other CPUs' kernels.
+    Bit-identical on the machine that saved it; the tolerance only absorbs other CPUs' kernels
+    (float32 scores near 7 differ in the last bit or two there, ~1e-6; a changed model moves them
+    by orders more).
     """
     nlp = spacy.load(SAVED_V1 / "pipeline")
     assert type(nlp.get_pipe("transformer").model).__name__ == "InferenceSpansTransformerModel"
@@ -305,7 +307,7 @@ def test_pipeline_saved_before_the_refactor_predicts_the_same():
     docs = [nlp.get_pipe("transformer")(nlp.make_doc(text)) for text in expected["texts"]]
     for name in ("softmax", "crf"):
         for i, scores in enumerate(nlp.get_pipe(name).model.predict(docs)):
-            numpy.testing.assert_allclose(scores, raw[f"{name}_{i}"], rtol=1e-6, atol=1e-7)
+            numpy.testing.assert_allclose(scores, raw[f"{name}_{i}"], rtol=1e-5, atol=1e-5)
 
 
 def _old_cross_entropy(probs, golds, weights: Optional[List[float]]):
